@@ -1,0 +1,39 @@
+# One-command set-up: every target creates what it needs on a fresh machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup lint format test test-slow demo bench deb clean
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	sh scripts/system-deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-slow: setup
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/tvpay-emulator up
+
+bench: setup
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info test-output

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages the project needs for its tests and demo, when missing.
+# Runs apt-get only as root; otherwise it names what is missing and carries on, so a developer
+# without root still gets everything that does not need those packages.
+set -eu
+
+PACKAGES="fontconfig fonts-wqy-microhei libgl1-mesa-dri libegl1 libusb-1.0-0 postgresql \
+chromium chromium-driver lintian dpkg-dev fakeroot systemd"
+
+missing=""
+for pkg in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "system-deps: missing Debian packages:$missing" >&2
+    echo "system-deps: run 'sudo apt-get install$missing' (tests needing them will fail)" >&2
+    exit 0
+fi
+
+echo "system-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
