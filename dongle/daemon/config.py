@@ -1,0 +1,146 @@
+"""Configuration of tvpay-dongled: TOML file, then TVPAY_* environment, then command-line flags.
+
+See packaging/config/dongled.toml for a commented example. Every setting has a default that
+works for the emulator except the USB backend and the hotplug source, which default to real
+hardware (libusb and udev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dongle.errors import DaemonError
+from protocol.usb import DEFAULT_PID, DEFAULT_VID
+
+DEFAULT_CONFIG = "/etc/tvpay/dongled.toml"
+DEFAULT_SOCKET = "/run/tvpay/dongled.sock"
+
+
+class ConfigError(DaemonError):
+    code = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    socket_path: str = DEFAULT_SOCKET
+    socket_mode: int = 0o660
+    socket_group: str | None = "tvpay"  # None: leave the daemon's own group
+    usb_backend: str | None = None  # "module:factory?ARG"; None means libusb
+    vid: int = DEFAULT_VID
+    pid: int = DEFAULT_PID
+    command_timeout: float = 5.0  # per dongle answer; a KEEPALIVE restarts it
+    hotplug_source: str = "udev"  # or "module:start?ARG"
+    allowed_users: tuple[str, ...] = ()
+    allowed_groups: tuple[str, ...] = ("tvpay",)
+    staff_groups: tuple[str, ...] = ("tvpay-staff",)
+    lease_idle_timeout: float = 60.0  # a holder silent this long loses its lease to others
+    acquire_wait_max: float = 120.0  # longest wait a client may ask for in ``acquire``
+    shutdown_grace: float = 5.0  # how long SIGTERM waits for commands in flight
+
+
+# TOML table/key -> DaemonConfig field, with the converter applied to the TOML value.
+_TOML_KEYS: dict[tuple[str, str], str] = {
+    ("socket", "path"): "socket_path",
+    ("socket", "mode"): "socket_mode",
+    ("socket", "group"): "socket_group",
+    ("usb", "backend"): "usb_backend",
+    ("usb", "vid"): "vid",
+    ("usb", "pid"): "pid",
+    ("usb", "command_timeout"): "command_timeout",
+    ("hotplug", "source"): "hotplug_source",
+    ("access", "users"): "allowed_users",
+    ("access", "groups"): "allowed_groups",
+    ("access", "staff_groups"): "staff_groups",
+    ("leases", "idle_timeout"): "lease_idle_timeout",
+    ("leases", "acquire_wait_max"): "acquire_wait_max",
+    ("daemon", "shutdown_grace"): "shutdown_grace",
+}
+
+_ENV_KEYS: dict[str, str] = {
+    "TVPAY_DONGLED_SOCKET": "socket_path",
+    "TVPAY_DONGLED_SOCKET_MODE": "socket_mode",
+    "TVPAY_DONGLED_SOCKET_GROUP": "socket_group",
+    "TVPAY_USB_BACKEND": "usb_backend",
+    "TVPAY_HOTPLUG_SOURCE": "hotplug_source",
+    "TVPAY_DONGLED_LEASE_IDLE_TIMEOUT": "lease_idle_timeout",
+}
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Coerce a TOML, environment or flag value to the type of field ``name``."""
+    try:
+        if name == "socket_mode":
+            return int(value, 8) if isinstance(value, str) else int(value)
+        if name in ("vid", "pid"):
+            return int(value, 0) if isinstance(value, str) else int(value)
+        if name in ("command_timeout", "lease_idle_timeout", "acquire_wait_max", "shutdown_grace"):
+            number = float(value)
+            if number <= 0:
+                raise ValueError("must be positive")
+            return number
+        if name in ("allowed_users", "allowed_groups", "staff_groups"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if name in ("usb_backend", "socket_group"):
+            return str(value) or None
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name} = {value!r} is invalid ({exc}): fix it") from None
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the configuration {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for table, entries in data.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{path}: top-level key {table!r} must be a [table]")
+        for key, value in entries.items():
+            name = _TOML_KEYS.get((table, key))
+            if name is None:
+                raise ConfigError(f"{path}: unknown setting [{table}] {key}: remove or fix it")
+            values[name] = _convert(name, value)
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help=f"TOML configuration (default {DEFAULT_CONFIG})")
+    parser.add_argument("--socket", dest="socket_path", help="Unix socket path to serve")
+    parser.add_argument("--socket-mode", dest="socket_mode", help="socket file mode, octal")
+    parser.add_argument("--socket-group", dest="socket_group", help="group owning the socket")
+    parser.add_argument("--usb-backend", dest="usb_backend", help="pyusb backend spec")
+    parser.add_argument("--vid", help="USB vendor id of the dongle")
+    parser.add_argument("--pid", help="USB product id of the dongle")
+    parser.add_argument(
+        "--hotplug-source", dest="hotplug_source", help="'udev' or 'module:start?ARG'"
+    )
+    parser.add_argument(
+        "--lease-idle-timeout", dest="lease_idle_timeout", help="seconds before a silent holder"
+    )
+
+
+def load_config(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> DaemonConfig:
+    """Defaults, overridden by the TOML file, then the environment, then command-line flags."""
+    explicit = args.config or environ.get("TVPAY_DONGLED_CONFIG")
+    path = Path(explicit or DEFAULT_CONFIG)
+    values: dict[str, Any] = {}
+    if explicit or path.exists():
+        values.update(_from_toml(path))
+    for env, name in _ENV_KEYS.items():
+        if env in environ:
+            values[name] = _convert(name, environ[env])
+    names = {f.name for f in fields(DaemonConfig)}
+    for name, value in vars(args).items():
+        if name in names and value is not None:
+            values[name] = _convert(name, value)
+    return replace(DaemonConfig(), **values)

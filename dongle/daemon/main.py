@@ -1,0 +1,171 @@
+"""tvpay-dongled's entry point: configuration, the listening socket, readiness, SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import selectors
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from dongle import usblink
+from dongle.daemon.access import AccessPolicy, group_id
+from dongle.daemon.config import ConfigError, DaemonConfig, add_arguments, load_config
+from dongle.daemon.devices import DeviceManager
+from dongle.daemon.hangup import HangupWatcher
+from dongle.daemon.hotplug import start_hotplug
+from dongle.daemon.leases import LeaseTable
+from dongle.daemon.log import log
+from dongle.daemon.notify import notify
+from dongle.daemon.server import Daemon, EventHub, Server
+from dongle.errors import DaemonError
+
+_SD_LISTEN_FDS_START = 3
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: systemd will not restart-loop on a broken config
+
+
+class StartupError(DaemonError):
+    code = "startup"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tvpay-dongled",
+        description="Own the TVPay payment dongle and serve local clients on a Unix socket.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        log("config_invalid", level="error", error=exc)
+        return EXIT_CONFIG
+    try:
+        return run(config)
+    except DaemonError as exc:
+        log("startup_failed", level="error", error=exc)
+        return 1
+
+
+def run(config: DaemonConfig) -> int:
+    policy, missing = AccessPolicy.from_config(config)
+    for name in missing:
+        log("access_name_unknown", level="warning", name=name)
+    try:
+        backend = usblink.load_backend(config.usb_backend)
+    except Exception as exc:  # a plug-in spec: any failure is a configuration problem
+        raise StartupError(f"cannot load USB backend {config.usb_backend!r}: {exc}") from None
+
+    events = EventHub()
+    leases = LeaseTable(config.lease_idle_timeout, events.publish)
+    devices = DeviceManager(
+        backend, config.vid, config.pid, config.command_timeout, events.publish, leases.forget
+    )
+    hangups = HangupWatcher()
+    server = Server(Daemon(config, policy, devices, leases, events, hangups))
+    listener, owned_path = _listener(config)
+    stop_hotplug = start_hotplug(config.hotplug_source, devices.on_hotplug)
+    devices.scan()  # after hotplug starts, so a dongle plugged in between is not missed
+    notify("READY=1")
+    log("ready", socket=config.socket_path, dongles=",".join(devices.serials()) or "-")
+    try:
+        _serve_until_signal(listener, server)
+    finally:
+        notify("STOPPING=1")
+        log("stopping")
+        stop_hotplug()
+        listener.close()
+        if owned_path is not None:
+            owned_path.unlink(missing_ok=True)
+        server.shutdown(config.shutdown_grace)
+        devices.close_all()
+        hangups.close()
+        events.close()
+        log("stopped")
+    return 0
+
+
+def _serve_until_signal(listener: socket.socket, server: Server) -> None:
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    stop = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+        log("signal", name=signal.Signals(signum).name)
+
+    previous = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    try:
+        while not stop:
+            for key, _ in selector.select():
+                if key.fileobj is listener:
+                    server.accept(listener)
+                else:
+                    wake_r.recv(4096)
+    finally:
+        selector.close()
+        signal.set_wakeup_fd(previous)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        wake_r.close()
+        wake_w.close()
+
+
+def _listener(config: DaemonConfig) -> tuple[socket.socket, Path | None]:
+    """The listening socket: systemd's (socket activation) or our own, with its mode and group.
+
+    Returns the path to remove on exit (None for an activated socket, which systemd owns).
+    """
+    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
+        sock = socket.socket(fileno=_SD_LISTEN_FDS_START)
+        sock.setblocking(False)
+        return sock, None
+    path = Path(config.socket_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        _remove_stale(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    # The socket file is created by bind() with the umask: make it never wider than wanted.
+    old_umask = os.umask(0o777 & ~config.socket_mode)
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot create the socket {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, config.socket_mode)
+    try:
+        gid = group_id(config.socket_group)
+    except KeyError:
+        log("socket_group_unknown", level="warning", group=config.socket_group)
+        gid = None
+    if gid is not None:
+        os.chown(path, -1, gid)
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock, path
+
+
+def _remove_stale(path: Path) -> None:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # left by a daemon that died
+        return
+    finally:
+        probe.close()
+    raise StartupError(f"another tvpay-dongled is already serving {path}: stop it first")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
