@@ -42,6 +42,7 @@ MAX_PAYLOAD = 8192
 MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
 _CRC = struct.Struct(">I")
 _HCHECK = struct.Struct(">H")
+_HEADER_WITH_CHECK = struct.Struct(">2sBBBBHH")
 
 
 class FrameType(enum.IntEnum):
@@ -57,7 +58,8 @@ class FrameFlag(enum.IntFlag):
     RETRANSMIT = 0x01  # the host resends a request it got no answer to
 
 
-_FRAME_TYPES = frozenset(int(t) for t in FrameType)
+# Lookup by code without the cost of calling the enum (the decoder is on the hot path).
+_FRAME_TYPES = {int(t): t for t in FrameType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,9 @@ class FrameDecoder:
         self._limit = HEADER_SIZE + max_payload + CRC_SIZE
         self._version = version
         self._buf = bytearray()
+        # Length of the frame whose valid header heads the buffer; until that many bytes are in,
+        # there is nothing to parse again (a long frame arrives in many 64-byte packets).
+        self._pending = 0
         self.discarded = 0  # bytes dropped while looking for a start marker
 
     @property
@@ -111,9 +116,15 @@ class FrameDecoder:
 
     def reset(self) -> None:
         self._buf.clear()
+        self._pending = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame | FrameError]:
         out: list[Frame | FrameError] = []
+        if len(data) <= self._limit - len(self._buf):  # the usual case: one USB packet
+            self._buf += data
+            if len(self._buf) >= self._pending:
+                self._drain(out)
+            return out
         view = memoryview(data)
         while view:
             room = self._limit - len(self._buf)
@@ -128,6 +139,7 @@ class FrameDecoder:
 
     def _drain(self, out: list[Frame | FrameError]) -> None:
         buf = self._buf
+        self._pending = 0
         while True:
             start = buf.find(MAGIC)
             if start < 0:
@@ -139,9 +151,8 @@ class FrameDecoder:
                 self._drop(start)
             if len(buf) < HEADER_SIZE:
                 return
-            _, version, ftype, flags, seq, length = HEADER.unpack_from(buf)
-            (check,) = _HCHECK.unpack_from(buf, HEADER.size)
-            if check != _header_check(memoryview(buf)[: HEADER.size]):
+            _, version, ftype, flags, seq, length, check = _HEADER_WITH_CHECK.unpack_from(buf)
+            if check != _header_check(buf[: HEADER.size]):
                 self._drop(1)
                 out.append(FrameHeaderError("frame header check failed; resynchronising"))
                 continue
@@ -161,13 +172,15 @@ class FrameDecoder:
                     )
                 )
                 continue
-            if ftype not in _FRAME_TYPES:
+            frame_type = _FRAME_TYPES.get(ftype)
+            if frame_type is None:
                 self._drop(1)
                 out.append(FrameTypeError(f"unknown frame type 0x{ftype:02x}"))
                 continue
             end = HEADER_SIZE + length
             total = end + CRC_SIZE
             if len(buf) < total:
+                self._pending = total
                 return
             (crc,) = _CRC.unpack_from(buf, end)
             if crc != zlib.crc32(memoryview(buf)[:end]):
@@ -175,5 +188,5 @@ class FrameDecoder:
                 self._drop(1)
                 out.append(FrameCrcError(f"CRC mismatch on a {length}-byte frame; resynchronising"))
                 continue
-            out.append(Frame(FrameType(ftype), seq, bytes(buf[HEADER_SIZE:end]), flags, version))
+            out.append(Frame(frame_type, seq, bytes(buf[HEADER_SIZE:end]), flags, version))
             del buf[:total]

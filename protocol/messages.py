@@ -96,6 +96,10 @@ class Lifecycle(enum.StrEnum):
     PIN_BLOCKED = "pin_blocked"
 
 
+# Lookups by code without the cost of calling the enum (decode_message is on the hot path).
+_COMMANDS = {int(c): c for c in Command}
+_STATUSES = {int(s): s for s in Status}
+
 _ID = struct.Struct(">I")
 _HEAD = struct.Struct(">BI")
 _KEEPALIVE = struct.Struct(">IB")
@@ -142,6 +146,11 @@ def canonical_cbor(value: Any) -> bytes:
 
 
 def _check_plain(value: Any, depth: int = 0) -> None:
+    """Reject what a message may not hold, and maps whose keys are not in canonical order.
+
+    With every map's keys in canonical order, cbor2's ordinary encoding is the canonical one, so
+    ``decode_map`` can compare against it instead of re-sorting everything it re-encodes.
+    """
     if depth > MAX_DEPTH:
         raise MessageError(f"CBOR nesting deeper than {MAX_DEPTH}")
     if isinstance(value, _PLAIN):
@@ -151,9 +160,16 @@ def _check_plain(value: Any, depth: int = 0) -> None:
             _check_plain(item, depth + 1)
         return
     if isinstance(value, dict):
+        previous: tuple[int, bytes] | None = None
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MessageError("CBOR map keys must be text strings")
+            # Canonical order of text keys: shorter encoding first, then bytewise.
+            encoded = key.encode("utf-8")
+            order = (len(encoded), encoded)
+            if previous is not None and order <= previous:
+                raise MessageError("CBOR is not in canonical form (map keys out of order)")
+            previous = order
             _check_plain(item, depth + 1)
         return
     raise MessageError(f"CBOR value of type {type(value).__name__} is not allowed")
@@ -179,7 +195,10 @@ def decode_map(data: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MessageError("message parameters must be a CBOR map")
     _check_plain(value)
-    if canonical_cbor(value) != bytes(data):
+    # Keys are in canonical order (checked above) and cbor2 always writes shortest forms and
+    # definite lengths, so its plain encoding equals the canonical one: any difference means
+    # non-shortest integers or lengths, or trailing bytes.
+    if cbor2.dumps(value) != data:
         raise MessageError("CBOR is not in canonical form (or has trailing bytes)")
     return value
 
@@ -230,15 +249,13 @@ def decode_message(frame: Frame) -> Message:
         code, request_id = _HEAD.unpack_from(payload)
         params = decode_map(payload[_HEAD.size :])
         if ftype is FrameType.REQUEST:
-            try:
-                command = Command(code)
-            except ValueError:
-                raise MessageError(f"unknown command 0x{code:02x}") from None
+            command = _COMMANDS.get(code)
+            if command is None:
+                raise MessageError(f"unknown command 0x{code:02x}")
             return Request(command, request_id, params)
-        try:
-            status = Status(code)
-        except ValueError:
-            raise MessageError(f"unknown status 0x{code:02x}") from None
+        status = _STATUSES.get(code)
+        if status is None:
+            raise MessageError(f"unknown status 0x{code:02x}")
         return Response(status, request_id, params)
     if ftype is FrameType.KEEPALIVE:
         if len(payload) != _KEEPALIVE.size:
