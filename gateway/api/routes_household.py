@@ -1,0 +1,158 @@
+"""Household routes (device token): accounts, bills, usage, payments and their authorization."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from gateway import household as hh
+from gateway.api.deps import ERRORS, Ctx, Device
+from gateway.api.schemas import (
+    AccountList,
+    AccountOut,
+    AuthorizedPayment,
+    AuthorizeRequest,
+    BillList,
+    BindRequest,
+    CreatedPayment,
+    CreatePaymentRequest,
+    HouseholdOut,
+    PaymentList,
+    PaymentOut,
+    UsageOut,
+    decode_b64,
+)
+from gateway.errors import BadRequest
+from gateway.idempotency import request_hash, run_idempotent
+from gateway.payments import Authorization, authorize, create_payment
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+ID_PATTERN = r"^[a-z]{3,4}_[0-9a-f]{32}$"
+AccountId = Annotated[str, Path(pattern=ID_PATTERN)]
+PaymentId = Annotated[str, Path(pattern=ID_PATTERN)]
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+@router.get("/household", response_model=HouseholdOut, tags=["household"])
+def household(dev: Device, c: Ctx) -> dict[str, Any]:
+    return c.db.read(lambda s: hh.household_summary(s, dev.household_id, dev.dongle_id))
+
+
+@router.get("/accounts", response_model=AccountList, tags=["household"])
+def accounts(dev: Device, c: Ctx) -> dict[str, Any]:
+    return {"accounts": c.db.read(lambda s: hh.list_accounts(s, dev.household_id))}
+
+
+@router.post("/accounts", response_model=AccountOut, status_code=201, tags=["household"])
+def bind(body: BindRequest, dev: Device, c: Ctx) -> dict[str, Any]:
+    return c.db.write(
+        lambda s: hh.bind_account(
+            s, dev.household_id, body.utility, body.account_no, body.holder_name
+        )
+    )
+
+
+@router.delete("/accounts/{account_id}", status_code=204, tags=["household"])
+def unbind(account_id: AccountId, dev: Device, c: Ctx) -> Response:
+    c.db.write(lambda s: hh.unbind_account(s, dev.household_id, account_id))
+    return Response(status_code=204)
+
+
+@router.get("/accounts/{account_id}/bills", response_model=BillList, tags=["household"])
+def account_bills(account_id: AccountId, dev: Device, c: Ctx) -> dict[str, Any]:
+    return {"bills": c.db.read(lambda s: hh.account_bills(s, dev.household_id, account_id))}
+
+
+@router.get("/accounts/{account_id}/usage", response_model=UsageOut, tags=["household"])
+def account_usage(account_id: AccountId, dev: Device, c: Ctx) -> dict[str, Any]:
+    return c.db.read(lambda s: hh.account_usage(s, dev.household_id, account_id))
+
+
+@router.get("/bills", response_model=BillList, tags=["household"])
+def bills(
+    dev: Device, c: Ctx, status: Literal["unpaid", "paid", "all"] = "unpaid"
+) -> dict[str, Any]:
+    return {"bills": c.db.read(lambda s: hh.household_bills(s, dev.household_id, status))}
+
+
+@router.get("/payments", response_model=PaymentList, tags=["payments"])
+def payments(
+    dev: Device, c: Ctx, limit: Annotated[int, Query(ge=1, le=100)] = 50
+) -> dict[str, Any]:
+    return {"payments": c.db.read(lambda s: hh.list_payments(s, dev.household_id, limit))}
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut, tags=["payments"])
+def payment(payment_id: PaymentId, dev: Device, c: Ctx) -> dict[str, Any]:
+    return c.db.read(lambda s: hh.get_payment(s, dev.household_id, payment_id))
+
+
+@router.post(
+    "/payments",
+    response_model=CreatedPayment,
+    status_code=201,
+    tags=["payments"],
+    openapi_extra={"x-idempotency": "Stripe semantics, see docs/gateway.md"},
+)
+def create(
+    body: CreatePaymentRequest,
+    request: Request,
+    dev: Device,
+    c: Ctx,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JSONResponse:
+    if idempotency_key is None:
+        raise BadRequest(
+            "Send an Idempotency-Key header (a new UUID for each payment the user starts).",
+            code="idempotency_key_missing",
+        )
+    if not _KEY.fullmatch(idempotency_key):
+        raise BadRequest(
+            "The Idempotency-Key must be 1..255 visible ASCII characters, such as a UUID.",
+            code="idempotency_key_invalid",
+        )
+    fields = body.model_dump()
+    digest = request_hash(request.url.path, fields)
+
+    def work(s: Any) -> tuple[int, dict[str, Any]]:
+        return 201, create_payment(
+            s,
+            dev.household_id,
+            c.config.gateway_id,
+            c.config.payment_ttl_seconds,
+            body.bill_id,
+            body.amount_fen,
+            body.currency,
+        )
+
+    with c.in_flight.hold(dev.household_id, idempotency_key):
+        answer = c.db.write(
+            lambda s: run_idempotent(
+                s,
+                c.in_flight,
+                dev.household_id,
+                idempotency_key,
+                digest,
+                c.config.idempotency_ttl_seconds,
+                work,
+            )
+        )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+@router.post(
+    "/payments/{payment_id}/authorize", response_model=AuthorizedPayment, tags=["payments"]
+)
+def authorize_payment(payment_id: PaymentId, body: AuthorizeRequest, c: Ctx) -> dict[str, Any]:
+    auth = Authorization(
+        dongle_id=body.dongle_id,
+        key_rev=body.key_rev,
+        counter=body.counter,
+        signature=decode_b64(body.signature, "signature", 64, 64),
+    )
+    return c.db.write(lambda s: authorize(s, c.keys, c.config.gateway_id, payment_id, auth))

@@ -1,0 +1,369 @@
+"""Request and response schemas of the API; they are also what /openapi.json publishes.
+
+Requests are strict: unknown fields, wrong JSON types and out-of-range values are refused before
+any handler runs. Byte strings travel as padded base64 and are decoded with ``decode_b64``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway.errors import Unprocessable
+
+DongleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+HouseholdNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+AccountNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[a-z]{3,4}_[0-9a-f]{32}$")]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Address = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+B64 = Annotated[str, StringConstraints(max_length=8192, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
+UnixTime = Annotated[int, Field(ge=0, le=2**62)]
+AmountFen = Annotated[int, Field(ge=1, le=10**12)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Utility = Literal["electricity", "water", "gas", "phone", "tv"]
+IsoTime = str
+
+
+def decode_b64(value: str, name: str, lo: int, hi: int) -> bytes:
+    """Standard padded base64 → bytes of length lo..hi, or 422 naming the field."""
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise Unprocessable(f"{name} must be standard padded base64.") from None
+    if not lo <= len(data) <= hi:
+        raise Unprocessable(f"{name} must decode to {lo}..{hi} bytes, not {len(data)}.")
+    return data
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---- requests ------------------------------------------------------------------------------
+
+
+class ChallengeRequest(Strict):
+    dongle_id: DongleId
+
+
+class SessionRequest(Strict):
+    dongle_id: DongleId
+    key_rev: Uint32
+    challenge: B64
+    timestamp: UnixTime
+    signature: B64
+
+
+class BindRequest(Strict):
+    utility: Utility
+    account_no: AccountNo
+    holder_name: Name
+
+
+class CreatePaymentRequest(Strict):
+    bill_id: ObjectId
+    amount_fen: AmountFen
+    currency: Currency
+
+
+class AuthorizeRequest(Strict):
+    dongle_id: DongleId
+    key_rev: Uint32
+    counter: Uint32
+    signature: B64
+
+
+class EmptyRequest(Strict):
+    pass
+
+
+class HouseholdCreateRequest(Strict):
+    household_no: HouseholdNo
+    name: Name
+    address: Address
+
+
+class AttestationIn(Strict):
+    dongle_id: DongleId
+    key_rev: Uint32
+    public_key: B64
+    nonce: B64
+    signature: B64
+    certificates: Annotated[list[B64], Field(min_length=1, max_length=4)]
+
+
+class AttestationRequest(Strict):
+    attestation: AttestationIn
+
+
+class RegisterRequest(Strict):
+    household_no: HouseholdNo
+    attestation: AttestationIn
+
+
+class ActivateRequest(Strict):
+    key_rev: Uint32
+    challenge: B64
+    timestamp: UnixTime
+    signature: B64
+
+
+class RevokeRequest(Strict):
+    reason: Name
+
+
+class RebindRequest(Strict):
+    household_no: HouseholdNo
+
+
+# ---- responses -----------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+class GatewayInfo(BaseModel):
+    gateway_id: str
+    receipt_public_key_pem: str
+    receipt_key_id: str
+    operator_ca_pem: str
+    currencies: list[str]
+    api_version: int
+
+
+class BillerOut(BaseModel):
+    code: str
+    name: str
+
+
+class ReceiptOut(BaseModel):
+    receipt_no: str
+    payment_id: str
+    gateway_id: str
+    household_no: str
+    biller: BillerOut
+    account_no_masked: str
+    bill_ref: str
+    period: str
+    amount_fen: int
+    currency: str
+    paid_at: IsoTime
+    paid_at_unix: int
+    dongle_id: str
+    counter: int
+    receipt_key_id: str
+    signature: str
+    qr: str
+
+
+class PublicReceipt(BaseModel):
+    receipt: ReceiptOut
+    receipt_public_key_pem: str
+    valid: bool
+
+
+class ChallengeOut(BaseModel):
+    challenge: str
+    gateway_id: str
+    timestamp: int
+    expires_at: IsoTime
+
+
+class HouseholdBrief(BaseModel):
+    household_no: str
+    name_masked: str
+
+
+class SessionOut(BaseModel):
+    token: str
+    expires_at: IsoTime
+    household: HouseholdBrief
+
+
+class HouseholdOut(BaseModel):
+    household_no: str
+    name_masked: str
+    address_masked: str
+    dongle_id: str
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    utility: str
+    biller: BillerOut
+    account_no_masked: str
+    holder_name_masked: str
+    address_masked: str
+    amount_due_fen: int
+    currency: str
+    due_date: str | None
+    overdue: bool
+    unpaid_bills: int
+    bound_at: IsoTime | None
+
+
+class AccountList(BaseModel):
+    accounts: list[AccountOut]
+
+
+class BillOut(BaseModel):
+    bill_id: str
+    account_id: str
+    utility: str
+    biller: BillerOut
+    account_no_masked: str
+    bill_ref: str
+    period: str
+    amount_fen: int
+    currency: str
+    due_date: str
+    status: Literal["unpaid", "paid"]
+    overdue: bool
+    issued_at: IsoTime
+    paid_at: IsoTime | None
+    payment_id: str | None
+
+
+class BillList(BaseModel):
+    bills: list[BillOut]
+
+
+class UsageMonth(BaseModel):
+    month: str
+    quantity: float
+    amount_fen: int
+    currency: str
+
+
+class UsageOut(BaseModel):
+    account_id: str
+    utility: str
+    unit: str
+    months: list[UsageMonth]
+
+
+class PaymentOut(BaseModel):
+    payment_id: str
+    status: Literal["requires_authorization", "succeeded", "expired", "canceled"]
+    bill_id: str
+    account_id: str
+    biller: BillerOut
+    account_no_masked: str
+    period: str
+    amount_fen: int
+    currency: str
+    created_at: IsoTime
+    expires_at: IsoTime
+    succeeded_at: IsoTime | None
+    dongle_id: str | None
+    receipt: ReceiptOut | None
+
+
+class PaymentList(BaseModel):
+    payments: list[PaymentOut]
+
+
+class Display(BaseModel):
+    biller_name: str
+    account_no_masked: str
+    period: str
+    amount_fen: int
+    currency: str
+
+
+class SignFields(BaseModel):
+    gateway_id: str
+    challenge: str
+    payment_id: str
+    biller: str
+    account: str
+    bill_ref: str
+    amount_fen: int
+    currency: str
+    timestamp: int
+
+
+class CreatedPayment(BaseModel):
+    payment_id: str
+    status: Literal["requires_authorization"]
+    expires_at: IsoTime
+    bill: BillOut
+    display: Display
+    sign_fields: SignFields
+
+
+class AuthorizedPayment(BaseModel):
+    payment_id: str
+    status: Literal["succeeded"]
+    receipt: ReceiptOut
+
+
+class NonceOut(BaseModel):
+    nonce: str
+    expires_at: IsoTime
+
+
+class AttestationResult(BaseModel):
+    dongle_id: str
+    key_rev: int
+    genuine: bool
+    has_key: bool
+
+
+class DongleOut(BaseModel):
+    dongle_id: str
+    key_rev: int
+    status: Literal["pending", "active", "revoked"]
+    household_no: str
+    public_key: str
+    certificate: str
+    last_counter: int
+    registered_at: IsoTime
+    activated_at: IsoTime | None
+    revoked_at: IsoTime | None
+    revoke_reason: str | None
+
+
+class DongleList(BaseModel):
+    dongles: list[DongleOut]
+
+
+class StaffHouseholdOut(BaseModel):
+    household_no: str
+    name: str
+    address: str
+    created_at: IsoTime
+    dongles: list[DongleOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: IsoTime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntryOut]

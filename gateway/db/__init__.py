@@ -1,0 +1,1 @@
+"""Database layer: schema, engine set-up for SQLite and PostgreSQL, transactions with retry."""

@@ -1,0 +1,193 @@
+"""The gateway's schema. Times are integer Unix seconds (UTC); money is integer fen + currency.
+
+Exactly-once rests on constraints, not only on code: one successful payment per bill (partial
+unique index), one use of each (dongle, counter), one payment per challenge.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Household(Base):
+    __tablename__ = "households"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_no: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Biller(Base):
+    __tablename__ = "billers"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    utility: Mapped[str] = mapped_column(String(16))
+
+
+class UtilityAccount(Base):
+    __tablename__ = "utility_accounts"
+    __table_args__ = (UniqueConstraint("utility", "account_no", name="uq_account_utility_no"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    biller_code: Mapped[str] = mapped_column(ForeignKey("billers.code"))
+    utility: Mapped[str] = mapped_column(String(16))
+    account_no: Mapped[str] = mapped_column(String(32))
+    holder_name: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(8))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    bound_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Bill(Base):
+    __tablename__ = "bills"
+    __table_args__ = (UniqueConstraint("account_id", "bill_ref", name="uq_bill_account_ref"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
+    bill_ref: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[str] = mapped_column(String(10))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    paid_at: Mapped[int | None] = mapped_column(BigInteger)
+    payment_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Usage(Base):
+    __tablename__ = "usage"
+    account_id: Mapped[str] = mapped_column(ForeignKey("utility_accounts.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Dongle(Base):
+    __tablename__ = "dongles"
+    dongle_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    key_rev: Mapped[int] = mapped_column(BigInteger)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)
+    # Highest payment counter accepted from this dongle, over all its keys: counters never go back.
+    last_counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+    activated_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoke_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Challenge(Base):
+    """Single-use challenges for device sessions, dongle activation and attestation nonces."""
+
+    __tablename__ = "challenges"
+    challenge: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    dongle_id: Mapped[str | None] = mapped_column(String(64))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class DeviceSession(Base):
+    __tablename__ = "device_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dongle_id: Mapped[str] = mapped_column(ForeignKey("dongles.dongle_id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("dongle_id", "counter", name="uq_payment_dongle_counter"),
+        Index(
+            "uq_payment_bill_succeeded",
+            "bill_id",
+            unique=True,
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
+        ),
+        Index("ix_payment_household_created", "household_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    bill_id: Mapped[str] = mapped_column(ForeignKey("bills.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    challenge: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    biller_code: Mapped[str] = mapped_column(String(64))
+    account_no: Mapped[str] = mapped_column(String(32))
+    bill_ref: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    succeeded_at: Mapped[int | None] = mapped_column(BigInteger)
+    dongle_id: Mapped[str | None] = mapped_column(String(64))
+    key_rev: Mapped[int | None] = mapped_column(BigInteger)
+    counter: Mapped[int | None] = mapped_column(BigInteger)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+    receipt_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), unique=True)
+    body: Mapped[str] = mapped_column(
+        Text
+    )  # the Receipt JSON object as answered, signature included
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(80))
+    details: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,70 @@
+"""Typed errors of the gateway. Each maps to one HTTP status and a stable machine-readable code.
+
+Messages are sentences for a person: they say what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every gateway error."""
+
+
+class ConfigError(GatewayError):
+    """The gateway's configuration or state directory is missing or inconsistent."""
+
+
+class ImportFileError(GatewayError):
+    """A bills file could not be imported; nothing was written."""
+
+
+class APIError(GatewayError):
+    """An error answered to an API client as ``{"error": {"code", "message"}}``."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(APIError):
+    status = 400
+
+
+class Unauthenticated(APIError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(APIError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(APIError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(APIError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(APIError):
+    status = 410
+    code = "gone"
+
+
+class Unprocessable(APIError):
+    status = 422
+    code = "invalid_request"
+
+
+class ServiceUnavailable(APIError):
+    status = 503
+    code = "database_unavailable"

@@ -1,0 +1,271 @@
+"""Payments: create (bill → single-use challenge and the fields the dongle signs) and authorize
+(verify the dongle's signature and record payment, paid bill and receipt in one transaction)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.clock import iso, now
+from gateway.db.models import Bill, Biller, Dongle, Household, Payment, Receipt, UtilityAccount
+from gateway.errors import Conflict, Forbidden, Gone, NotFound, Unauthenticated, Unprocessable
+from gateway.ids import new_challenge, new_id
+from gateway.keys import GatewayKeys
+from gateway.masking import mask_account
+from gateway.receipts import SignedReceipt, sign_receipt, to_qr
+from gateway.sessions import find_dongle, require_active, require_key_rev
+from gateway.views import b64, bill_view, biller_view
+from protocol.errors import PayloadError
+from protocol.signing import Algorithm, PaymentAuthorization, load_public_key, verify
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    dongle_id: str
+    key_rev: int
+    counter: int
+    signature: bytes
+
+
+def _bill_paid() -> Conflict:
+    return Conflict(
+        "This bill has already been paid; refresh the bill list.", code="bill_already_paid"
+    )
+
+
+def create_payment(
+    session: Session,
+    household_id: int,
+    gateway_id: str,
+    ttl: int,
+    bill_id: str,
+    amount_fen: int,
+    currency: str,
+) -> dict[str, Any]:
+    row = session.execute(
+        select(Bill, UtilityAccount, Biller)
+        .join(UtilityAccount, Bill.account_id == UtilityAccount.id)
+        .join(Biller, UtilityAccount.biller_code == Biller.code)
+        .where(Bill.id == bill_id, UtilityAccount.household_id == household_id)
+    ).first()
+    if row is None:
+        raise NotFound(
+            "No such bill for this household; refresh the bill list.", code="bill_not_found"
+        )
+    bill, account, biller = row
+    if bill.status == "paid":
+        raise _bill_paid()
+    if currency != bill.currency:
+        raise Unprocessable(
+            f"The bill is in {bill.currency}; pay it in that currency.", code="currency_mismatch"
+        )
+    if amount_fen != bill.amount_fen:
+        raise Unprocessable(
+            f"The amount must equal the bill's amount due ({bill.amount_fen} fen); refresh the "
+            "bill and try again.",
+            code="amount_mismatch",
+        )
+    t = now()
+    payment = Payment(
+        id=new_id("pay"),
+        household_id=household_id,
+        bill_id=bill.id,
+        status="requires_authorization",
+        challenge=new_challenge(),
+        timestamp=t,
+        biller_code=biller.code,
+        account_no=account.account_no,
+        bill_ref=bill.bill_ref,
+        amount_fen=bill.amount_fen,
+        currency=bill.currency,
+        created_at=t,
+        expires_at=t + ttl,
+    )
+    session.add(payment)
+    return {
+        "payment_id": payment.id,
+        "status": payment.status,
+        "expires_at": iso(payment.expires_at),
+        "bill": bill_view(bill, account, biller),
+        "display": {
+            "biller_name": biller.name,
+            "account_no_masked": mask_account(account.account_no),
+            "period": bill.period,
+            "amount_fen": bill.amount_fen,
+            "currency": bill.currency,
+        },
+        "sign_fields": {
+            "gateway_id": gateway_id,
+            "challenge": b64(payment.challenge),
+            "payment_id": payment.id,
+            "biller": payment.biller_code,
+            "account": payment.account_no,
+            "bill_ref": payment.bill_ref,
+            "amount_fen": payment.amount_fen,
+            "currency": payment.currency,
+            "timestamp": payment.timestamp,
+        },
+    }
+
+
+def _signed_payload(payment: Payment, gateway_id: str, auth: Authorization) -> bytes:
+    return PaymentAuthorization(
+        alg=Algorithm.ES256,
+        gateway_id=gateway_id,
+        dongle_id=auth.dongle_id,
+        key_rev=auth.key_rev,
+        counter=auth.counter,
+        challenge=payment.challenge,
+        payment_id=payment.id,
+        biller=payment.biller_code,
+        account=payment.account_no,
+        bill_ref=payment.bill_ref,
+        amount_fen=payment.amount_fen,
+        currency=payment.currency,
+        timestamp=payment.timestamp,
+    ).signed_bytes()
+
+
+def _check_signature(dongle: Dongle, message: bytes, signature: bytes) -> None:
+    if not verify(load_public_key(dongle.public_key), message, signature):
+        raise Unauthenticated(
+            "The dongle's signature does not match this payment; sign the fields the gateway "
+            "sent for it.",
+            code="signature_invalid",
+        )
+
+
+def _answer(payment: Payment, receipt_body: str) -> dict[str, Any]:
+    return {"payment_id": payment.id, "status": "succeeded", "receipt": json.loads(receipt_body)}
+
+
+def authorize(
+    session: Session, keys: GatewayKeys, gateway_id: str, payment_id: str, auth: Authorization
+) -> dict[str, Any]:
+    """Record the payment exactly once; a repeated identical authorization gets the same receipt.
+
+    Row locks (payment, then dongle, then bill — always this order) serialize concurrent attempts
+    on PostgreSQL; SQLite's BEGIN IMMEDIATE serializes every writer anyway.
+    """
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    if payment is None:
+        raise NotFound("No such payment; create the payment again.", code="payment_not_found")
+    if payment.status == "succeeded":
+        receipt = session.scalar(select(Receipt.body).where(Receipt.payment_id == payment.id))
+        assert receipt is not None  # written in the same transaction as the status
+        same = (payment.dongle_id, payment.key_rev, payment.counter, payment.signature) == (
+            auth.dongle_id,
+            auth.key_rev,
+            auth.counter,
+            auth.signature,
+        )
+        if same:
+            return _answer(payment, receipt)
+        raise Conflict(
+            "This payment already succeeded with another authorization; fetch the payment for "
+            "its receipt.",
+            code="payment_already_succeeded",
+        )
+    dongle = find_dongle(session, auth.dongle_id, lock=True)
+    require_active(dongle)
+    require_key_rev(dongle, auth.key_rev)
+    if dongle.household_id != payment.household_id:
+        raise Forbidden(
+            "This dongle belongs to another household and cannot pay this bill.",
+            code="dongle_not_in_household",
+        )
+    try:
+        message = _signed_payload(payment, gateway_id, auth)
+    except PayloadError:
+        message = b""
+    _check_signature(dongle, message, auth.signature)
+    bill = session.get(Bill, payment.bill_id, with_for_update=True)
+    assert bill is not None  # foreign key
+    if bill.status == "paid":
+        raise _bill_paid()
+    if now() > payment.expires_at:
+        raise Gone(
+            "The payment expired before it was authorized; create a new payment.",
+            code="payment_expired",
+        )
+    if auth.counter <= dongle.last_counter:
+        raise Conflict(
+            "The dongle's signature counter did not advance: this authorization was already used "
+            "or replayed.",
+            code="counter_replayed",
+        )
+    if bill.amount_fen != payment.amount_fen or bill.currency != payment.currency:
+        raise Conflict("The bill changed; create a new payment.", code="amount_mismatch")
+    t = now()
+    payment.status = "succeeded"
+    payment.succeeded_at = t
+    payment.dongle_id, payment.key_rev = auth.dongle_id, auth.key_rev
+    payment.counter, payment.signature = auth.counter, auth.signature
+    dongle.last_counter = auth.counter
+    bill.status, bill.paid_at, bill.payment_id = "paid", t, payment.id
+    body = _issue_receipt(session, keys, gateway_id, payment, bill)
+    return _answer(payment, body)
+
+
+def _issue_receipt(
+    session: Session, keys: GatewayKeys, gateway_id: str, payment: Payment, bill: Bill
+) -> str:
+    account = session.get(UtilityAccount, bill.account_id)
+    biller = session.get(Biller, payment.biller_code)
+    household = session.get(Household, payment.household_id)
+    assert account is not None and biller is not None and household is not None
+    assert payment.succeeded_at is not None and payment.dongle_id is not None
+    assert payment.counter is not None
+    signed = SignedReceipt(
+        alg=int(Algorithm.ES256),
+        gateway_id=gateway_id,
+        receipt_no=new_id("rcp"),
+        payment_id=payment.id,
+        biller=biller.code,
+        account_no_masked=mask_account(account.account_no),
+        bill_ref=bill.bill_ref,
+        period=bill.period,
+        amount_fen=payment.amount_fen,
+        currency=payment.currency,
+        paid_at_unix=payment.succeeded_at,
+        dongle_id=payment.dongle_id,
+        counter=payment.counter,
+    )
+    signature = sign_receipt(keys.receipt_key, signed)
+    receipt = {
+        "receipt_no": signed.receipt_no,
+        "payment_id": payment.id,
+        "gateway_id": gateway_id,
+        "household_no": household.household_no,
+        "biller": biller_view(biller),
+        "account_no_masked": signed.account_no_masked,
+        "bill_ref": signed.bill_ref,
+        "period": signed.period,
+        "amount_fen": signed.amount_fen,
+        "currency": signed.currency,
+        "paid_at": iso(signed.paid_at_unix),
+        "paid_at_unix": signed.paid_at_unix,
+        "dongle_id": signed.dongle_id,
+        "counter": signed.counter,
+        "receipt_key_id": keys.receipt_key_id,
+        "signature": base64.b64encode(signature).decode(),
+        "qr": to_qr(signed, signature),
+    }
+    body = json.dumps(receipt, ensure_ascii=False)
+    session.add(Receipt(receipt_no=signed.receipt_no, payment_id=payment.id, body=body))
+    return body
+
+
+def public_receipt(session: Session, receipt_no: str) -> dict[str, Any]:
+    body = session.scalar(select(Receipt.body).where(Receipt.receipt_no == receipt_no))
+    if body is None:
+        raise NotFound(
+            "No receipt with this number; check the number printed under the QR code.",
+            code="receipt_not_found",
+        )
+    return json.loads(body)
