@@ -165,6 +165,9 @@ class LocalPort:
     def read(self, endpoint: int, size: int, timeout_ms: int) -> bytes:
         return self._dongle.read(self._address, endpoint, size, timeout_ms)
 
+    def poll(self, endpoint: int, size: int) -> bytes | None:
+        return self._dongle.poll(self._address, endpoint, size)
+
     def set_configuration(self, value: int) -> None:
         self._dongle.set_configuration(self._address, value)
 
@@ -188,13 +191,17 @@ class LocalSource:
         return [info_of(d) for d in self.bus.plugged()]
 
     def open(self, info: DeviceInfo) -> Port:
+        return LocalPort(self.checked(info), info.address)
+
+    def checked(self, info: DeviceInfo) -> VirtualDongle:
+        """The dongle ``info`` names, if it is still plugged at that address."""
         try:
             dongle = self.bus.get(info.serial)
         except BusError:
             raise no_device() from None
         if not dongle.plugged or dongle.descriptor.address != info.address:
             raise no_device()
-        return LocalPort(dongle, info.address)
+        return dongle
 
 
 def info_of(dongle: VirtualDongle) -> DeviceInfo:

@@ -244,6 +244,17 @@ class VirtualDongle:
         self._cond.notify_all()
 
     def read(self, address: int, endpoint: int, size: int, timeout_ms: int) -> bytes:
+        data = self._read(address, endpoint, size, timeout_ms, wait=True)
+        assert data is not None
+        return data
+
+    def poll(self, address: int, endpoint: int, size: int) -> bytes | None:
+        """The IN transfer a read would get right now, or None when it would have to wait."""
+        return self._read(address, endpoint, size, 0, wait=False)
+
+    def _read(
+        self, address: int, endpoint: int, size: int, timeout_ms: int, *, wait: bool
+    ) -> bytes | None:
         deadline = None if timeout_ms <= 0 else time.monotonic() + timeout_ms / 1000
         with self._cond:
             while True:
@@ -260,6 +271,8 @@ class VirtualDongle:
                         continue
                 if self._in and self._clock() >= self._hold_until:
                     return self._collect(size)
+                if not wait:
+                    return None
                 self._wait(link, deadline)
 
     def _wait(self, link: Link, deadline: float | None) -> None:

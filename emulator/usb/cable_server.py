@@ -1,0 +1,239 @@
+"""The dongle end of the virtual cable: serves a ``VirtualBus`` over TCP.
+
+Each connection is either a device handle (after ``open``: bulk and control transfers on one
+dongle), a control client (list, plug, unplug, faults, new dongles) or, after ``subscribe``, a
+stream of hotplug events. USB errors travel as libusb error codes and are re-raised as the same
+pyusb exceptions on the host side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from usb.core import USBError
+
+from emulator.usb.backend import DeviceInfo, LocalPort, LocalSource, info_of
+from emulator.usb.bus import BusError, VirtualBus
+from emulator.usb.faults import Fault, FaultError
+from emulator.usb.wire import Channel, WireError
+from protocol.usb import EP_IN
+
+log = logging.getLogger("tvpay.emulator.cable")
+_Handler = Callable[["_Session", dict[str, Any]], Any]
+
+
+class RequestError(ValueError):
+    """A cable request is malformed; the message goes back to the client."""
+
+
+def _arg(message: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = message.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise RequestError(f"'{name}' is missing or of the wrong type")
+    return value
+
+
+class CableServer:
+    def __init__(self, bus: VirtualBus, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.bus = bus
+        self._source = LocalSource(bus)
+        self._listener = socket.create_server((host, port))
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    @property
+    def address(self) -> str:
+        host, port = self._listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> CableServer:
+        thread = threading.Thread(target=self.serve_forever, name="cable-accept", daemon=True)
+        thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        while not self._closing.is_set():
+            try:
+                sock, peer = self._listener.accept()
+            except OSError:
+                return  # closed
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = _Session(self, Channel(sock))
+            threading.Thread(target=session.run, name=f"cable-{peer[1]}", daemon=True).start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._listener.close()
+
+    def open_port(self, serial: str, address: int) -> LocalPort:
+        dongle = self.bus.get(serial)
+        desc = dongle.descriptor
+        return LocalPort(
+            self._source.checked(DeviceInfo(serial, desc.bus, address, desc.port_number)), address
+        )
+
+
+_STREAMING = object()  # the handler has sent its own replies
+
+
+class _Session:
+    def __init__(self, server: CableServer, channel: Channel) -> None:
+        self.server = server
+        self.channel = channel
+        self.port: LocalPort | None = None
+        self.on_close: list[Callable[[], None]] = []
+        self._send_lock = threading.Lock()
+
+    def run(self) -> None:
+        try:
+            while True:
+                message = self.channel.receive()
+                op = message.get("op")
+                handler = _HANDLERS.get(op) if isinstance(op, str) else None
+                if handler is None:
+                    self._reply({"error": f"unknown cable operation {op!r}"})
+                    continue
+                try:
+                    result = handler(self, message)
+                except USBError as exc:
+                    self._reply({"usb_error": exc.backend_error_code})
+                except (RequestError, BusError, FaultError) as exc:
+                    self._reply({"error": str(exc)})
+                else:
+                    if result is not _STREAMING:
+                        self._reply({"ok": result})
+        except (WireError, OSError) as exc:
+            log.debug("event=cable_disconnect reason=%s", exc)
+        finally:
+            for callback in self.on_close:
+                callback()
+            self.channel.close()
+
+    def _reply(self, message: Mapping[str, Any]) -> None:
+        with self._send_lock:
+            self.channel.send(dict(message))
+
+    def _port(self) -> LocalPort:
+        if self.port is None:
+            raise RequestError("open a device on this connection first")
+        return self.port
+
+
+def _open(s: _Session, m: dict[str, Any]) -> None:
+    s.port = s.server.open_port(_arg(m, "serial", str), _arg(m, "address", int))
+
+
+def _write(s: _Session, m: dict[str, Any]) -> object:
+    port = s._port()
+    written = port.write(_arg(m, "ep", int), _arg(m, "data", bytes), _arg(m, "timeout", int))
+    prefetch = m.get("prefetch")
+    if not isinstance(prefetch, int) or not 0 < prefetch <= 1 << 16:
+        return written
+    # Whole exchanges per round trip: the answer the write produced rides back with it, and the
+    # host end hands it to its next read (errors included), as if that read had just happened.
+    reply: dict[str, Any] = {"ok": written}
+    try:
+        data = port.poll(EP_IN, prefetch)
+        if data is not None:
+            reply["in"] = data
+    except USBError as exc:
+        reply["in_error"] = exc.backend_error_code
+    s._reply(reply)
+    return _STREAMING
+
+
+def _read(s: _Session, m: dict[str, Any]) -> bytes:
+    size = _arg(m, "size", int)
+    if not 0 <= size <= 1 << 16:
+        raise RequestError("'size' must be within 0..65536")
+    return s._port().read(_arg(m, "ep", int), size, _arg(m, "timeout", int))
+
+
+def _control(s: _Session, m: dict[str, Any]) -> bytes | int:
+    data = m.get("data")
+    if not isinstance(data, bytes | int) or isinstance(data, bool):
+        raise RequestError("'data' must be bytes (OUT) or a length (IN)")
+    return s._port().control(
+        _arg(m, "type", int),
+        _arg(m, "request", int),
+        _arg(m, "value", int),
+        _arg(m, "index", int),
+        data,
+    )
+
+
+def _list(s: _Session, m: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "serial": d.serial,
+            "bus": d.descriptor.bus,
+            "address": d.descriptor.address,
+            "port": d.descriptor.port_number,
+            "plugged": d.plugged,
+            "faults": [f.describe() for f in d.faults.active()],
+        }
+        for d in s.server.bus.dongles()
+    ]
+
+
+def _fault(s: _Session, m: dict[str, Any]) -> None:
+    params = m.get("params") or {}
+    if not isinstance(params, dict):
+        raise RequestError("'params' must be a map")
+    fault = Fault.parse(_arg(m, "kind", str), params)
+    s.server.bus.get(_arg(m, "serial", str)).add_fault(fault)
+    log.info("event=fault serial=%s kind=%s", m["serial"], fault.kind)
+
+
+def _add_dongle(s: _Session, m: dict[str, Any]) -> list[str]:
+    count = m.get("count", 1)
+    seed = m.get("seed")
+    if not isinstance(count, int) or not 1 <= count <= 64:
+        raise RequestError("'count' must be within 1..64")
+    if seed is not None and not isinstance(seed, int):
+        raise RequestError("'seed' must be an integer")
+    return s.server.bus.manufacture(count, seed, plugged=bool(m.get("plugged", True)))
+
+
+def _subscribe(s: _Session, m: dict[str, Any]) -> object:
+    def forward(action: str, props: Mapping[str, str]) -> None:
+        # A gone subscriber is dropped when its session ends; until then sends just fail.
+        with contextlib.suppress(OSError):
+            s._reply({"event": action, "properties": dict(props)})
+
+    s._reply({"ok": None})
+    s.on_close.append(s.server.bus.subscribe(forward))
+    return _STREAMING
+
+
+def _info(dongle_info: DeviceInfo) -> dict[str, Any]:
+    return {
+        "serial": dongle_info.serial,
+        "bus": dongle_info.bus,
+        "address": dongle_info.address,
+        "port": dongle_info.port_number,
+    }
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "open": _open,
+    "write": _write,
+    "read": _read,
+    "control": _control,
+    "set_configuration": lambda s, m: s._port().set_configuration(_arg(m, "value", int)),
+    "clear_halt": lambda s, m: s._port().clear_halt(_arg(m, "ep", int)),
+    "reset": lambda s, m: s._port().reset(),
+    "devices": lambda s, m: [_info(info_of(d)) for d in s.server.bus.plugged()],
+    "list": _list,
+    "plug": lambda s, m: s.server.bus.plug(_arg(m, "serial", str)) and None,
+    "unplug": lambda s, m: s.server.bus.unplug(_arg(m, "serial", str)) and None,
+    "fault": _fault,
+    "clear_faults": lambda s, m: s.server.bus.get(_arg(m, "serial", str)).clear_faults(),
+    "add_dongle": _add_dongle,
+    "subscribe": _subscribe,
+}
