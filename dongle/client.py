@@ -100,8 +100,9 @@ class _Channel:
 
     def alive(self) -> bool:
         """False when the daemon closed the connection since the last answer (e.g. restart)."""
+        self.sock.setblocking(False)  # a socket with a timeout would wait despite MSG_DONTWAIT
         try:
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+            return self.sock.recv(1, socket.MSG_PEEK) != b""
         except BlockingIOError:
             return True
         except OSError:

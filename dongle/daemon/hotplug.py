@@ -27,7 +27,10 @@ def start_hotplug(source: str, callback: HotplugCallback) -> StopHotplug:
     if source == "none":  # a box with a dongle that is never unplugged, or a test
         return lambda: None
     start, arg = load_entry_point(source)
-    return start(arg, callback)
+    try:
+        return start(arg, callback)
+    except Exception as exc:  # a plug-in: whatever it raises means "no events"
+        raise HotplugError(f"hotplug source {source!r} failed to start: {exc}") from None
 
 
 def load_entry_point(spec: str) -> tuple[Callable, str]:  # type: ignore[type-arg]
