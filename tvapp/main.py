@@ -1,0 +1,79 @@
+"""``tvpay-tv``: the TV app on the set-top box (or on a PC, with the emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from tvapp.config import ConfigError, add_arguments, load_config, overrides_from_args
+from tvapp.fonts import FontNotFound
+from tvapp.journal import JournalCorrupt
+
+log = logging.getLogger("tvapp")
+
+
+def _saved_language(state_dir: str) -> str | None:
+    try:
+        with open(os.path.join(state_dir, "preferences.json"), encoding="utf-8") as fh:
+            value = json.load(fh).get("language")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tvpay-tv", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s %(message)s",
+    )
+    try:
+        config = load_config(args.config, os.environ, overrides_from_args(args))
+    except ConfigError as exc:
+        print(f"tvpay-tv: {exc}", file=sys.stderr)
+        return 2
+    language = config.language
+    if args.language is None:  # a flag wins; otherwise the user's last choice on this box
+        saved = _saved_language(str(config.state_path))
+        language = saved if saved in ("zh_CN", "zh_TW", "en") else language
+    try:
+        from tvapp.ui.boot import prepare_kivy
+
+        prepare_kivy(
+            *config.window_size,
+            fullscreen=config.fullscreen,
+            font_cache=config.state_path / "fonts",
+        )
+        from tvapp.services.container import Services
+        from tvapp.ui.app import TvPayApp
+        from tvapp.ui.translate import tr
+
+        tr.switch(language)
+        services = Services.build(config)
+    except (FontNotFound, JournalCorrupt) as exc:
+        print(f"tvpay-tv: {exc}", file=sys.stderr)
+        return 1
+    app = TvPayApp(config, services)
+    readers = []
+    if config.evdev:
+        from tvapp.input.evdev_remote import start_remote_readers
+
+        readers = start_remote_readers(app.press)
+    log.info("event=starting gateway=%s language=%s", config.gateway_url, language)
+    try:
+        app.run()
+    finally:
+        for reader in readers:
+            reader.stop()
+        services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""HTTP client of the payment gateway (docs/gateway.md), used from worker threads.
+
+TLS is verified against the configured CA file (or the system store). Errors are sorted into
+what the user can act on: the network is down (retry later; journaled payments wait), the
+session expired (open a new one, done here transparently), or the gateway refused (its
+message, in words, is shown).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import requests
+
+from tvapp.services.errors import (
+    GatewayRefused,
+    GatewayUnavailable,
+    MalformedAnswer,
+    SessionExpired,
+)
+from tvapp.services.records import (
+    Account,
+    Bill,
+    CreatedPayment,
+    Household,
+    PaymentRecord,
+    Receipt,
+    Usage,
+)
+
+log = logging.getLogger("tvapp.gateway")
+# (connect, read): a dead gateway is noticed within seconds; the UI shows progress meanwhile.
+DEFAULT_TIMEOUT = (3.05, 10.0)
+
+
+class Gateway:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ca_file: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/api/v1"
+        self.timeout = timeout
+        self.token: str | None = None
+        self._http = requests.Session()
+        self._http.verify = ca_file if ca_file else True
+        self._http.headers["User-Agent"] = "tvpay-tv/1"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        all_headers = dict(headers or {})
+        if auth:
+            if self.token is None:
+                raise SessionExpired(401, "unauthenticated", "no device session yet")
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self._http.request(
+                method,
+                self.base_url + path,
+                json=body,
+                params=params,
+                headers=all_headers,
+                timeout=self.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
+            # Not "network down": retrying will not help until the CA is fixed.
+            raise GatewayRefused(
+                0, "tls_error", f"the gateway's certificate is not trusted ({exc}); check ca_file"
+            ) from None
+        except requests.RequestException as exc:
+            log.info("event=gateway_unreachable path=%s error=%s", path, type(exc).__name__)
+            raise GatewayUnavailable(
+                f"the payment gateway cannot be reached ({type(exc).__name__})"
+            ) from None
+        if response.status_code >= 500:
+            raise GatewayUnavailable(
+                f"the payment gateway is unavailable (HTTP {response.status_code})"
+            )
+        if response.status_code == 204:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            raise GatewayUnavailable("the payment gateway sent a non-JSON answer") from None
+        if response.status_code >= 400:
+            error = data.get("error") if isinstance(data, dict) else None
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            if not isinstance(code, str) or not isinstance(message, str):
+                code, message = "unexpected", f"the gateway refused (HTTP {response.status_code})"
+            kind = (
+                SessionExpired
+                if response.status_code == 401 and code == "unauthenticated"
+                else GatewayRefused
+            )
+            raise kind(response.status_code, code, message)
+        return data
+
+    # -- device session --------------------------------------------------------------------
+
+    def session_challenge(self, dongle_id: str) -> tuple[bytes, str, int]:
+        """(challenge, gateway_id, timestamp) for the dongle to sign."""
+        data = self._call(
+            "POST", "/device-sessions/challenge", body={"dongle_id": dongle_id}, auth=False
+        )
+        try:
+            challenge = base64.b64decode(data["challenge"], validate=True)
+            gateway_id, timestamp = data["gateway_id"], data["timestamp"]
+        except (KeyError, TypeError, ValueError):
+            raise MalformedAnswer("session challenge") from None
+        if not isinstance(gateway_id, str) or not isinstance(timestamp, int):
+            raise MalformedAnswer("session challenge")
+        return challenge, gateway_id, timestamp
+
+    def open_session(
+        self, dongle_id: str, key_rev: int, challenge: bytes, timestamp: int, signature: bytes
+    ) -> Household:
+        data = self._call(
+            "POST",
+            "/device-sessions",
+            body={
+                "dongle_id": dongle_id,
+                "key_rev": key_rev,
+                "challenge": base64.b64encode(challenge).decode(),
+                "timestamp": timestamp,
+                "signature": base64.b64encode(signature).decode(),
+            },
+            auth=False,
+        )
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str):
+            raise MalformedAnswer("session token")
+        self.token = token
+        return Household.from_json(data.get("household"))
+
+    # -- household -------------------------------------------------------------------------
+
+    def household(self) -> Household:
+        return Household.from_json(self._call("GET", "/household"))
+
+    def accounts(self) -> list[Account]:
+        return [Account.from_json(a) for a in _list(self._call("GET", "/accounts"), "accounts")]
+
+    def bind_account(self, utility: str, account_no: str, holder_name: str) -> Account:
+        body = {"utility": utility, "account_no": account_no, "holder_name": holder_name}
+        return Account.from_json(self._call("POST", "/accounts", body=body))
+
+    def bills(self, account_id: str) -> list[Bill]:
+        data = self._call("GET", f"/accounts/{_segment(account_id)}/bills")
+        return [Bill.from_json(b) for b in _list(data, "bills")]
+
+    def usage(self, account_id: str) -> Usage:
+        return Usage.from_json(self._call("GET", f"/accounts/{_segment(account_id)}/usage"))
+
+    def payments(self, limit: int = 50) -> list[PaymentRecord]:
+        data = self._call("GET", "/payments", params={"limit": limit})
+        return [PaymentRecord.from_json(p) for p in _list(data, "payments")]
+
+    def payment(self, payment_id: str) -> PaymentRecord:
+        return PaymentRecord.from_json(self._call("GET", f"/payments/{_segment(payment_id)}"))
+
+    # -- payments --------------------------------------------------------------------------
+
+    def create_payment(
+        self, idempotency_key: str, bill_id: str, amount_fen: int, currency: str
+    ) -> CreatedPayment:
+        data = self._call(
+            "POST",
+            "/payments",
+            body={"bill_id": bill_id, "amount_fen": amount_fen, "currency": currency},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return CreatedPayment.from_json(data)
+
+    def authorize(self, payment_id: str, authorization: dict[str, Any]) -> Receipt:
+        """Submit a signed authorization; safe to repeat (the gateway replays the receipt)."""
+        data = self._call(
+            "POST", f"/payments/{_segment(payment_id)}/authorize", body=authorization, auth=False
+        )
+        receipt = data.get("receipt") if isinstance(data, dict) else None
+        return Receipt.from_json(receipt)
+
+
+def _list(data: Any, key: str) -> list:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, list):
+        raise MalformedAnswer(key)
+    return value
+
+
+def _segment(identifier: str) -> str:
+    """Ids go into URL paths: refuse anything but the documented id characters."""
+    if (
+        not identifier
+        or len(identifier) > 64
+        or not all(c.isalnum() or c == "_" for c in identifier)
+    ):
+        raise MalformedAnswer(f"identifier {identifier[:16]!r}")
+    return identifier

@@ -1,0 +1,190 @@
+"""One payment from bill to receipt, journaled at every step (DESIGN.md "The payment").
+
+    prepare(bill)        journal intent -> gateway create (idempotency key) -> journal created
+    pay(prepared, pin)   journal signing -> dongle signs -> journal signed -> gateway authorize
+                         -> journal succeeded (receipt)
+    resubmit()           every signed-but-unconfirmed payment is sent again
+
+A journaled signature is never asked for again: ``pay`` of a signed entry only resubmits, and a
+retry after a lost signature reuses the same payment id, which the dongle answers with the same
+signature (docs/protocol.md §4.4). One payment operation runs at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from tvapp.journal import Journal, JournalEntry
+from tvapp.services.dongle import DongleService
+from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
+from tvapp.services.records import Bill, Receipt
+from tvapp.services.session import DeviceSession
+
+log = logging.getLogger("tvapp.payments")
+
+STEP_PREPARING = "preparing"
+STEP_SIGNING = "signing"
+STEP_SENDING = "sending"
+STEP_CONFIRMING = "confirming"
+
+
+class PaymentRefused(ServiceError):
+    """The gateway refused the payment for good; ``message`` says why, in words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PaymentPending(ServiceError):
+    """Signed and saved on the box, but the gateway has not confirmed it yet; it is resent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment is signed and saved on this box; it will be sent as soon as the "
+            "network is back, nothing more to do"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPayment:
+    local_id: str
+    payment_id: str
+    bill: Bill
+    needs_pin: bool  # False when a signature is already journaled: only resubmission remains
+
+
+def _expired(entry: JournalEntry) -> bool:
+    if not entry.expires_at:
+        return False
+    deadline = datetime.fromisoformat(entry.expires_at.replace("Z", "+00:00"))
+    return deadline <= datetime.now(UTC)
+
+
+def receipt_from_journal(entry: JournalEntry) -> Receipt | None:
+    return Receipt(**entry.receipt) if entry.receipt else None
+
+
+class Payments:
+    def __init__(self, session: DeviceSession, dongle: DongleService, journal: Journal) -> None:
+        self.session = session
+        self.dongle = dongle
+        self.journal = journal
+        self._lock = threading.Lock()
+
+    def prepare(self, bill: Bill) -> PreparedPayment:
+        with self._lock:
+            entry = self.journal.open_for_bill(bill.bill_id)
+            if (
+                entry is not None
+                and entry.state != "signed"
+                and (_expired(entry) or entry.amount_fen != bill.amount_fen)
+            ):
+                # Nothing reached the gateway with a signature: no money moved, start afresh.
+                self.journal.record_abandoned(entry.local_id, "expired before it was signed")
+                entry = None
+            if entry is None:
+                entry = self.journal.begin(bill.bill_id, bill.amount_fen, bill.currency)
+            if entry.state == "intent":
+                entry = self._create(entry)
+            assert entry.payment_id is not None
+            log.info(
+                "event=payment_prepared local_id=%s payment_id=%s state=%s",
+                entry.local_id,
+                entry.payment_id,
+                entry.state,
+            )
+            return PreparedPayment(entry.local_id, entry.payment_id, bill, entry.state != "signed")
+
+    def _create(self, entry: JournalEntry) -> JournalEntry:
+        try:
+            created = self.session.call(
+                lambda gw: gw.create_payment(
+                    entry.idempotency_key, entry.bill_id, entry.amount_fen, entry.currency
+                )
+            )
+        except GatewayRefused as exc:
+            self.journal.record_refused(entry.local_id, exc.message)
+            raise PaymentRefused(exc.code, exc.message) from None
+        return self.journal.record_created(
+            entry.local_id, created.payment_id, created.sign_fields, created.expires_at
+        )
+
+    def pay(self, prepared: PreparedPayment, pin: str, on_step: Callable[[str], None]) -> Receipt:
+        with self._lock:
+            entry = self.journal.get(prepared.local_id)
+            if entry.state == "succeeded":
+                receipt = receipt_from_journal(entry)
+                assert receipt is not None
+                return receipt
+            if entry.state != "signed":
+                if _expired(entry):
+                    self.journal.record_abandoned(entry.local_id, "expired before it was signed")
+                    raise PaymentRefused(
+                        "payment_expired",
+                        "the payment took too long and expired; nothing was charged, pay again",
+                    )
+                self.journal.record_signing(entry.local_id)
+                on_step(STEP_SIGNING)
+                assert entry.sign_fields is not None
+                authorization = self.dongle.sign_payment(entry.sign_fields, pin)
+                entry = self.journal.record_signed(entry.local_id, authorization)
+                log.info(
+                    "event=payment_signed local_id=%s counter=%s",
+                    entry.local_id,
+                    authorization["counter"],
+                )
+            return self._submit(entry, on_step)
+
+    def resubmit(self) -> list[Receipt]:
+        """Send every journaled, unconfirmed authorization; stops at the first network failure."""
+        receipts = []
+        with self._lock:
+            for entry in self.journal.unconfirmed():
+                try:
+                    receipts.append(self._submit(entry, lambda _step: None))
+                except PaymentPending:
+                    break
+                except PaymentRefused:
+                    continue
+        return receipts
+
+    def _submit(self, entry: JournalEntry, on_step: Callable[[str], None]) -> Receipt:
+        assert entry.payment_id is not None and entry.authorization is not None
+        on_step(STEP_SENDING)
+        try:
+            receipt = self.session.gateway.authorize(entry.payment_id, entry.authorization)
+        except GatewayUnavailable:
+            log.info("event=payment_pending local_id=%s", entry.local_id)
+            raise PaymentPending() from None
+        except GatewayRefused as exc:
+            if exc.code != "payment_already_succeeded":
+                self.journal.record_refused(entry.local_id, exc.message)
+                log.info("event=payment_refused local_id=%s code=%s", entry.local_id, exc.code)
+                raise PaymentRefused(exc.code, exc.message) from None
+            receipt = self._receipt_of_succeeded(entry)
+        on_step(STEP_CONFIRMING)
+        if receipt.payment_id != entry.payment_id or receipt.amount_fen != entry.amount_fen:
+            # Keep the signature journaled: a receipt for something else confirms nothing.
+            raise PaymentPending()
+        self.journal.record_succeeded(entry.local_id, asdict(receipt))
+        log.info(
+            "event=payment_succeeded local_id=%s receipt=%s", entry.local_id, receipt.receipt_no
+        )
+        return receipt
+
+    def _receipt_of_succeeded(self, entry: JournalEntry) -> Receipt:
+        assert entry.payment_id is not None
+        payment_id = entry.payment_id
+        try:
+            record = self.session.call(lambda gw: gw.payment(payment_id))
+        except GatewayUnavailable:
+            raise PaymentPending() from None
+        if record.receipt is None:
+            raise PaymentPending()
+        return record.receipt

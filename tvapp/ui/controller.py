@@ -1,0 +1,609 @@
+"""What the remote's actions do: runs services on the worker, fills view-models, navigates.
+
+Everything here runs on the UI thread; service calls go through the worker and their results
+come back through callbacks. A result that arrives after the user moved on (a payment left to
+finish in the background) only updates data, never yanks the user to another screen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from kivy.clock import Clock
+
+from dongle.errors import (
+    DaemonUnavailable,
+    DongleBusy,
+    DongleRemoved,
+    DongleTimeout,
+    NoDongle,
+)
+from protocol.errors import DonglePinBlocked, DonglePinInvalid, DonglePinTokenExpired
+from tvapp.format import format_date, format_money, format_period, format_time, mask_name
+from tvapp.i18n import check_language
+from tvapp.journal import BillAlreadyInProgress
+from tvapp.services.container import Services
+from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
+from tvapp.services.payments import PaymentPending, PaymentRefused, PreparedPayment
+from tvapp.services.records import Account, Bill, PaymentRecord, Receipt, Usage
+from tvapp.ui.labels import UTILITY_ORDER
+from tvapp.ui.translate import tr
+from tvapp.ui.worker import Worker, on_main_thread
+
+log = logging.getLogger("tvapp.ui")
+
+# Screens left off the back stack: Back from what follows them must not land on them again.
+TRANSIENT = frozenset(("progress", "state", "exit", "receipt"))
+WAY_OUT_SECONDS = 10.0
+DUE_SOON_DAYS = 7
+PREFERENCES_FILE = "preferences.json"
+BIND_MESSAGES = {
+    "account_not_found": "No such account at this utility: check the number",
+    "holder_name_mismatch": "The account holder is not this household",
+    "account_already_bound": "This account is already bound",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    household_name: str
+    serial: str
+    firmware: str
+    state: str
+    accounts: list[Account]
+
+
+class Controller:
+    def __init__(self, app: Any, services: Services) -> None:
+        self.app = app
+        self.services = services
+        self.worker = Worker()
+        self._stack: list[str] = []
+        self._accounts: dict[str, Account] = {}
+        self._bills: dict[str, Bill] = {}
+        self._history: dict[str, Receipt] = {}
+        self._pin = ""
+        self._prepared: PreparedPayment | None = None
+        self._flow = 0  # bumped when the user leaves a payment to finish in the background
+        self._retry: Callable[[], None] = self.start
+        self._ticker: Any = None
+        self._subscription: Any = None
+        self._resubmitting = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the dongle, open the session, resend journaled payments, load the accounts."""
+        self.app.vm.loading = True
+        self._retry = self.start
+        self.worker.run(self._start_job, self._started, self._fail)
+
+    def _start_job(self) -> StartResult:
+        status = self.services.dongle.status()
+        if not status.present:
+            raise NoDongle()
+        household = self.services.session.open()
+        self._resubmit_job()
+        accounts = self.services.session.call(lambda gw: gw.accounts())
+        return StartResult(
+            household.name_masked, status.serial, status.firmware, status.state, accounts
+        )
+
+    def _started(self, result: StartResult) -> None:
+        vm = self.app.vm
+        vm.loading = False
+        vm.network = "ok"
+        vm.household_name = mask_name(result.household_name)
+        vm.dongle_serial, vm.dongle_firmware = result.serial, result.firmware
+        vm.dongle = "blocked" if result.state == "pin_blocked" else "present"
+        self._show_accounts(result.accounts)
+        self._count_pending()
+        if self.app.sm.current in ("state", "home") or not self._stack:
+            self._stack = []
+            self.show("home")
+
+    def watch_dongle(self) -> None:
+        """Follow plug/unplug events from the daemon (delivered on its thread)."""
+        try:
+            self._subscription = self.services.dongle.subscribe(
+                lambda event: on_main_thread(self._on_dongle_event, event)
+            )
+        except (DaemonUnavailable, OSError) as exc:
+            log.warning("event=dongle_watch_failed error=%s", exc)
+
+    def _on_dongle_event(self, event: Any) -> None:
+        log.info("event=dongle_%s", event.kind)
+        if event.kind == "removed":
+            self.app.vm.dongle = "absent"
+            if self.app.sm.current != "progress":  # a running payment reports it itself
+                self._state("no_dongle")
+        elif event.kind == "inserted":
+            self.app.vm.dongle = "present"
+            if self.app.sm.current == "state" and self.app.state_vm.kind == "no_dongle":
+                self.start()
+        elif event.kind == "pin_blocked":
+            self.app.vm.dongle = "blocked"
+
+    def start_resubmission(self, every: float) -> None:
+        Clock.schedule_interval(lambda _dt: self.resubmit(), every)
+
+    def resubmit(self) -> None:
+        """Send journaled, unconfirmed payments (periodically, and when the network returns)."""
+        if self._resubmitting or not self.services.journal.unconfirmed():
+            return
+        self._resubmitting = True
+
+        def done(receipts: list[Receipt]) -> None:
+            self._resubmitting = False
+            self._count_pending()
+            if receipts:
+                self.app.vm.network = "ok"
+                self.refresh_home()
+
+        def failed(exc: BaseException) -> None:
+            self._resubmitting = False
+            log.info("event=resubmit_failed error=%s", type(exc).__name__)
+
+        self.worker.run(self._resubmit_job, done, failed)
+
+    def _resubmit_job(self) -> list[Receipt]:
+        return self.services.payments.resubmit()
+
+    def _count_pending(self) -> None:
+        self.app.vm.pending_payments = len(self.services.journal.unconfirmed())
+
+    def shutdown(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+        self.worker.shutdown()
+
+    # -- navigation ------------------------------------------------------------------------
+
+    def show(self, name: str) -> None:
+        current = self.app.sm.current
+        if current == name:
+            self.app.sm.current_screen.refresh_focus()
+            return
+        if current not in TRANSIENT and current and (not self._stack or self._stack[-1] != current):
+            self._stack.append(current)
+        if name == "progress":
+            self._start_ticker()
+        elif current == "progress":
+            self._stop_ticker()
+        self.app.sm.current = name
+
+    def go_back(self) -> None:
+        if self.app.sm.current == "home" and not self._stack:
+            self.show("exit")
+            return
+        target = self._stack.pop() if self._stack else "home"
+        if self.app.sm.current == "confirm":
+            self._pin = ""
+            self.app.pay_vm.pin_length = 0
+        if self.app.sm.current == "progress":
+            self._stop_ticker()
+        self.app.sm.current = target
+
+    def go_home(self) -> None:
+        self._stack = []
+        if self.app.sm.current == "progress":
+            self._stop_ticker()
+        self._pin = ""
+        self.app.pay_vm.pin_length = 0
+        self.app.sm.current = "home"
+        self.refresh_home()
+
+    def _state(self, kind: str, detail: str = "") -> None:
+        self.app.state_vm.kind = kind
+        self.app.state_vm.detail = detail
+        if self.app.sm.current == "state":
+            self.app.sm.current_screen.activate()
+            self.app.sm.current_screen.refresh_focus()
+        self.show("state")
+
+    def state_action(self) -> None:
+        from tvapp.ui.labels import STATES
+
+        if STATES[self.app.state_vm.kind].button == "Home":
+            self.go_home()
+        else:
+            self._retry()
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        """Say what happened, in a full-screen state the user can act on."""
+        self.app.vm.loading = False
+        log.info("event=failure error=%s", type(exc).__name__)
+        if isinstance(exc, DaemonUnavailable):
+            self.app.vm.dongle = "daemon_down"
+            self._state("daemon_down")
+        elif isinstance(exc, NoDongle | DongleRemoved):
+            self.app.vm.dongle = "absent"
+            self._state("no_dongle")
+        elif isinstance(exc, DongleBusy):
+            self._state("dongle_busy")
+        elif isinstance(exc, DonglePinBlocked):
+            self.app.vm.dongle = "blocked"
+            self._state("pin_blocked")
+        elif isinstance(exc, PaymentPending):
+            self.app.vm.network = "down"
+            self._count_pending()
+            self._state("pending")
+        elif isinstance(exc, GatewayUnavailable):
+            self.app.vm.network = "down"
+            self._state("network_down")
+        elif isinstance(exc, PaymentRefused | GatewayRefused):
+            self._state("refused", exc.message)
+        elif isinstance(exc, BillAlreadyInProgress | DongleTimeout | ServiceError):
+            self._state("error", str(exc))
+        else:
+            log.error("event=unexpected_error error=%r", exc)
+            self._state("error")
+
+    def _network_ok(self) -> None:
+        was_down = self.app.vm.network == "down"
+        self.app.vm.network = "ok"
+        if was_down:
+            self.resubmit()
+
+    # -- home ------------------------------------------------------------------------------
+
+    def refresh_home(self) -> None:
+        self.app.vm.loading = True
+        self._retry = self.refresh_home
+        self.worker.run(
+            lambda: self.services.session.call(lambda gw: gw.accounts()),
+            self._accounts_loaded,
+            self._fail,
+        )
+
+    def _accounts_loaded(self, accounts: list[Account]) -> None:
+        self.app.vm.loading = False
+        self._network_ok()
+        self._show_accounts(accounts)
+        self._count_pending()
+
+    def _show_accounts(self, accounts: list[Account]) -> None:
+        order = {u: i for i, u in enumerate(UTILITY_ORDER)}
+        accounts = sorted(accounts, key=lambda a: (order.get(a.utility, 99), a.account_id))
+        self._accounts = {a.account_id: a for a in accounts}
+        soon = date.today() + timedelta(days=DUE_SOON_DAYS)
+        overdue = [a for a in accounts if a.overdue and a.amount_due_fen > 0]
+        due_soon = [
+            a
+            for a in accounts
+            if a.amount_due_fen > 0 and a.due_date and date.fromisoformat(a.due_date) <= soon
+        ]
+        home = self.app.home_vm
+        home.banner = "overdue" if overdue else ("due_soon" if due_soon else "")
+        home.banner_count = len(overdue) if overdue else len(due_soon)
+        home.accounts = [
+            {
+                "account_id": a.account_id,
+                "utility": a.utility,
+                "biller": a.biller_name,
+                "account": a.account_no_masked,
+                "amount": format_money(a.amount_due_fen, a.currency) if a.amount_due_fen else "",
+                "due": format_date(a.due_date) if a.due_date and a.amount_due_fen else "",
+                "overdue": a.overdue and a.amount_due_fen > 0,
+            }
+            for a in accounts
+        ]
+
+    # -- bills -----------------------------------------------------------------------------
+
+    def open_account(self, account_id: str) -> None:
+        account = self._accounts.get(account_id)
+        if account is None:
+            return
+        vm = self.app.bills_vm
+        vm.account = {
+            "account_id": account_id,
+            "utility": account.utility,
+            "biller": account.biller_name,
+            "account": account.account_no_masked,
+        }
+        vm.bills, vm.usage, vm.usage_months, vm.unit = [], [], [], ""
+        self.app.sm.get_screen("bills").focus.focused = None
+        self.show("bills")
+        self._load_bills(account_id)
+
+    def _load_bills(self, account_id: str) -> None:
+        self.app.vm.loading = True
+        self._retry = lambda: self.open_account(account_id)
+
+        def job() -> tuple[list[Bill], Usage]:
+            bills = self.services.session.call(lambda gw: gw.bills(account_id))
+            return bills, self.services.session.call(lambda gw: gw.usage(account_id))
+
+        self.worker.run(job, self._bills_loaded, self._fail)
+
+    def _bills_loaded(self, result: tuple[list[Bill], Usage]) -> None:
+        bills, usage = result
+        self.app.vm.loading = False
+        self._network_ok()
+        self._bills = {b.bill_id: b for b in bills}
+        by_month = {m.month: m.quantity for m in usage.months}
+        vm = self.app.bills_vm
+        vm.unit = usage.unit
+        vm.usage = [m.quantity for m in usage.months]
+        vm.usage_months = [m.month for m in usage.months]
+        vm.bills = [
+            {
+                "bill_id": b.bill_id,
+                "period": format_period(b.period),
+                "usage": f"{by_month[b.period]:g} {usage.unit}" if b.period in by_month else "",
+                "amount": format_money(b.amount_fen, b.currency),
+                "due": format_date(b.due_date),
+                "status": b.status,
+                "overdue": b.overdue and b.status == "unpaid",
+            }
+            for b in bills
+        ]
+
+    # -- paying ----------------------------------------------------------------------------
+
+    def choose_bill(self, bill_id: str) -> None:
+        bill = self._bills.get(bill_id)
+        if bill is None or bill.status != "unpaid":
+            return
+        pay = self.app.pay_vm
+        pay.biller, pay.account = bill.biller_name, bill.account_no_masked
+        pay.period, pay.amount = (
+            format_period(bill.period),
+            format_money(bill.amount_fen, bill.currency),
+        )
+        pay.pin_length, pay.tries_left, pay.step, pay.receipt = 0, -1, "preparing", {}
+        self._pin = ""
+        self._prepared = None
+        self._flow += 1
+        flow = self._flow
+        self._retry = lambda: self.choose_bill(bill_id)
+        self.show("progress")
+        self.worker.run(
+            lambda: self.services.payments.prepare(bill),
+            lambda prepared: self._prepared_ready(flow, prepared),
+            lambda exc: self._flow_failed(flow, exc),
+        )
+
+    def _prepared_ready(self, flow: int, prepared: PreparedPayment) -> None:
+        if flow != self._flow:
+            return
+        self._network_ok()
+        self._prepared = prepared
+        if prepared.needs_pin:
+            self.app.sm.get_screen("confirm").focus.focused = None
+            self.show("confirm")
+        else:
+            self._run_payment("")  # already signed: only resending remains, no PIN needed
+
+    def pin_digit(self, digit: str) -> None:
+        if len(self._pin) < 6 and digit.isdigit() and len(digit) == 1:
+            self._pin += digit
+            self.app.pay_vm.pin_length = len(self._pin)
+
+    def pin_delete(self) -> None:
+        self._pin = self._pin[:-1]
+        self.app.pay_vm.pin_length = len(self._pin)
+
+    def submit_pin(self) -> None:
+        if len(self._pin) != 6 or self._prepared is None:
+            return
+        pin, self._pin = self._pin, ""
+        self.app.pay_vm.pin_length = 0
+        self._run_payment(pin)
+
+    def _run_payment(self, pin: str) -> None:
+        prepared = self._prepared
+        assert prepared is not None
+        flow = self._flow
+        self.app.pay_vm.step = "signing"
+        self.show("progress")
+
+        def step(name: str) -> None:
+            on_main_thread(self._set_step, flow, name)
+
+        self._retry = lambda: self._run_payment_again(prepared)
+        self.worker.run(
+            lambda: self.services.payments.pay(prepared, pin, step),
+            lambda receipt: self._paid(flow, receipt),
+            lambda exc: self._flow_failed(flow, exc),
+        )
+
+    def _run_payment_again(self, prepared: PreparedPayment) -> None:
+        """Retry after a fault: the same journaled payment, never a new one."""
+        self.choose_bill(prepared.bill.bill_id)
+
+    def _set_step(self, flow: int, name: str) -> None:
+        if flow == self._flow:
+            self.app.pay_vm.step = name
+
+    def _paid(self, flow: int, receipt: Receipt) -> None:
+        self._network_ok()
+        self._count_pending()
+        if flow != self._flow:
+            self.refresh_home()
+            return
+        self._show_receipt(receipt)
+        self._stack = ["home"]
+        self.show("receipt")
+
+    def _show_receipt(self, receipt: Receipt) -> None:
+        self.app.pay_vm.receipt = {
+            "amount": format_money(receipt.amount_fen, receipt.currency),
+            "biller": receipt.biller_name,
+            "account": receipt.account_no_masked,
+            "period": format_period(receipt.period),
+            "paid_at": format_time(receipt.paid_at),
+            "receipt_no": receipt.receipt_no,
+            "qr": receipt.qr,
+        }
+
+    def _flow_failed(self, flow: int, exc: BaseException) -> None:
+        self._count_pending()
+        if flow != self._flow:
+            return
+        if isinstance(exc, DonglePinInvalid):
+            self.app.pay_vm.tries_left = exc.retries
+            self.app.sm.get_screen("confirm").focus.focused = None
+            self.show("confirm")
+        elif isinstance(exc, DonglePinTokenExpired):
+            self.show("confirm")
+        else:
+            self._fail(exc)
+
+    def leave_progress(self) -> None:
+        """The way out after a long wait: the journal finishes the payment in the background."""
+        if not self.app.pay_vm.way_out:
+            return
+        self._flow += 1
+        self.go_home()
+
+    def _start_ticker(self) -> None:
+        self._stop_ticker()
+        self.app.pay_vm.elapsed = 0.0
+        self.app.pay_vm.way_out = False
+        self._ticker = Clock.schedule_interval(self._tick, 0.25)
+
+    def _tick(self, dt: float) -> None:
+        pay = self.app.pay_vm
+        pay.elapsed += dt
+        pay.way_out = pay.elapsed >= WAY_OUT_SECONDS
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    # -- history ---------------------------------------------------------------------------
+
+    def open_history(self) -> None:
+        self.app.history_vm.payments = []
+        self.app.sm.get_screen("history").focus.focused = None
+        self.show("history")
+        self.app.vm.loading = True
+        self._retry = self.open_history
+
+        def job() -> list[PaymentRecord] | None:
+            try:
+                return self.services.session.call(lambda gw: gw.payments(50))
+            except GatewayUnavailable:
+                return None  # offline: the journal still knows this box's payments
+
+        self.worker.run(job, self._history_loaded, self._fail)
+
+    def _history_loaded(self, records: list[PaymentRecord] | None) -> None:
+        self.app.vm.loading = False
+        pending = {e.payment_id: e for e in self.services.journal.unconfirmed()}
+        rows = []
+        self._history = {}
+        if records is None:
+            self.app.vm.network = "down"
+            records = []
+        else:
+            self._network_ok()
+        for record in records:
+            status = "pending" if record.payment_id in pending else record.status
+            if record.receipt is not None:
+                self._history[record.payment_id] = record.receipt
+            rows.append(
+                {
+                    "key": record.payment_id,
+                    "when": format_time(record.created_at),
+                    "title": record.biller_name,
+                    "period": format_period(record.period),
+                    "amount": format_money(record.amount_fen, record.currency),
+                    "status": status,
+                }
+            )
+        shown = {r["key"] for r in rows}
+        for entry in pending.values():
+            if entry.payment_id not in shown:
+                rows.insert(
+                    0,
+                    {
+                        "key": entry.payment_id,
+                        "when": format_time(entry.created_at),
+                        "title": entry.sign_fields.get("biller", "") if entry.sign_fields else "",
+                        "period": "",
+                        "amount": format_money(entry.amount_fen, entry.currency),
+                        "status": "pending",
+                    },
+                )
+        self.app.history_vm.payments = rows
+
+    def show_receipt(self, payment_id: str) -> None:
+        receipt = self._history.get(payment_id)
+        if receipt is None:
+            return
+        self._show_receipt(receipt)
+        self.show("receipt")
+
+    # -- settings --------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        self.app.settings_vm.bind_result = ""
+        self.app.settings_vm.bind_detail = ""
+        self.show("settings")
+
+    def switch_language(self, language: str) -> None:
+        check_language(language)
+        tr.switch(language)
+        self.app.vm.language = language
+        path = self.app.settings.state_path / PREFERENCES_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"language": language}))
+        except OSError as exc:
+            log.warning("event=preferences_not_saved error=%s", exc.strerror)
+        # Texts changed length: focus rectangles moved.
+        Clock.schedule_once(lambda _dt: self.app.sm.current_screen.refresh_focus(), 0)
+
+    def bind_digit(self, digit: str) -> None:
+        vm = self.app.settings_vm
+        if len(vm.bind_number) < 32:
+            vm.bind_number += digit
+            vm.bind_result = ""
+
+    def bind_delete(self) -> None:
+        self.app.settings_vm.bind_number = self.app.settings_vm.bind_number[:-1]
+
+    def bind_account(self) -> None:
+        vm = self.app.settings_vm
+        vm.bind_detail = ""
+        if not vm.bind_number:
+            vm.bind_result = "Type the account number first"
+            return
+        holder = self.app.settings.holder_name
+        if not holder:
+            vm.bind_result = "This box does not know the household's name: ask telecom staff"
+            return
+        vm.bind_result = "Binding..."
+        utility, number = vm.bind_utility, vm.bind_number
+        self.worker.run(
+            lambda: self.services.session.call(lambda gw: gw.bind_account(utility, number, holder)),
+            self._bound,
+            self._bind_failed,
+        )
+
+    def _bound(self, _account: Account) -> None:
+        self.app.settings_vm.bind_result = "Account bound"
+        self.app.settings_vm.bind_number = ""
+        self.refresh_home()
+
+    def _bind_failed(self, exc: BaseException) -> None:
+        vm = self.app.settings_vm
+        if isinstance(exc, GatewayRefused):
+            vm.bind_result = BIND_MESSAGES.get(exc.code, "The account could not be bound:")
+            vm.bind_detail = "" if exc.code in BIND_MESSAGES else exc.message
+        elif isinstance(exc, GatewayUnavailable):
+            self.app.vm.network = "down"
+            vm.bind_result = "No connection to the payment service"
+        else:
+            self._fail(exc)

@@ -1,0 +1,1 @@
+"""The app's screens: one module of behaviour and one kv file of layout per screen."""

@@ -1,0 +1,77 @@
+"""View-models: what the screens show, as Kivy properties, changed only on the main thread.
+
+Screens bind to these and to nothing else; the controller fills them from service results.
+Values are ready to show (money formatted, numbers masked) except texts that depend on the
+language, which are message ids the kv rules translate.
+"""
+
+from __future__ import annotations
+
+from kivy.event import EventDispatcher
+from kivy.properties import (
+    BooleanProperty,
+    DictProperty,
+    ListProperty,
+    NumericProperty,
+    StringProperty,
+)
+
+
+class AppVM(EventDispatcher):
+    language = StringProperty("zh_CN")
+    # unknown | present | absent | blocked | daemon_down
+    dongle = StringProperty("unknown")
+    dongle_serial = StringProperty("")
+    dongle_firmware = StringProperty("")
+    network = StringProperty("unknown")  # unknown | ok | down
+    household_name = StringProperty("")
+    pending_payments = NumericProperty(0)
+    loading = BooleanProperty(False)
+    legend = DictProperty({})  # colour -> message id, of the current screen
+    gateway_url = StringProperty("")
+    version = StringProperty("")
+
+
+class HomeVM(EventDispatcher):
+    accounts = ListProperty([])  # dicts: account_id, utility, biller, account, amount, due, overdue
+    banner = StringProperty("")  # "" | overdue | due_soon
+    banner_count = NumericProperty(0)
+
+
+class BillsVM(EventDispatcher):
+    account = DictProperty({})
+    bills = ListProperty([])  # dicts: bill_id, period, usage, amount, due, status, overdue
+    usage = ListProperty([])  # quantities, oldest first
+    usage_months = ListProperty([])
+    unit = StringProperty("")
+
+
+class PayVM(EventDispatcher):
+    biller = StringProperty("")
+    account = StringProperty("")
+    period = StringProperty("")
+    amount = StringProperty("")
+    pin_length = NumericProperty(0)
+    tries_left = NumericProperty(-1)  # -1: no wrong PIN yet
+    step = StringProperty("preparing")  # preparing | signing | sending | confirming
+    elapsed = NumericProperty(0.0)
+    way_out = BooleanProperty(False)
+    receipt = DictProperty({})
+
+
+class HistoryVM(EventDispatcher):
+    payments = ListProperty([])  # dicts: payment_id, title, period, amount, when, status
+
+
+class SettingsVM(EventDispatcher):
+    bind_utility = StringProperty("electricity")
+    bind_number = StringProperty("")
+    bind_result = StringProperty("")  # message id ("" when none)
+    bind_detail = StringProperty("")  # the gateway's own words, when it refused
+
+
+class StateVM(EventDispatcher):
+    """A full-screen state: no dongle, PIN blocked, network down, payment refused..."""
+
+    kind = StringProperty("")
+    detail = StringProperty("")
