@@ -1,0 +1,125 @@
+"""Lays out one package's files in a staging directory, as they will be installed."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from debbuild import copyright, scripts, tools, vendor
+from debbuild.errors import MissingInput
+from debbuild.spec import PackageSpec
+
+# Debian 12 still ships units, udev rules and keymaps under /lib (the merged-/usr
+# transition moves them in Debian 13); sysusers.d and tmpfiles.d live in /usr/lib.
+UNIT_DIR = "/lib/systemd/system"
+SYSUSERS_DIR = "/usr/lib/sysusers.d"
+TMPFILES_DIR = "/usr/lib/tmpfiles.d"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedPackage:
+    root: Path
+    vendored: tuple[vendor.VendoredDist, ...]
+    debian_depends: tuple[str, ...]
+    conffiles: tuple[str, ...]
+    compiled_objects: tuple[Path, ...]
+
+
+def _source(repo: Path, relative: str) -> Path:
+    path = repo / relative
+    if not path.is_file():
+        raise MissingInput(f"{relative} is missing: the package cannot be built without it")
+    return path
+
+
+def _install(source: Path, root: Path, dest: str) -> None:
+    target = root / dest.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def _write(root: Path, dest: str, text: str) -> None:
+    target = root / dest.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+def _normalise_modes(root: Path) -> None:
+    """0755 for directories and launchers, 0644 for everything else, whatever the umask."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        launcher = path.parent == root / "usr" / "bin"
+        path.chmod(0o755 if path.is_dir() or launcher else 0o644)
+
+
+def _copy_python_package(repo: Path, name: str, target: Path) -> None:
+    source = repo / name
+    if not (source / "__init__.py").is_file():
+        raise MissingInput(f"Python package {name}/ is missing from {repo}")
+    shutil.copytree(
+        source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+    )
+
+
+def _gzip(source: Path, root: Path, dest: str) -> None:
+    target = root / dest.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0 and no file name in the header, like gzip -n: the package is reproducible.
+    with target.open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as out:
+        out.write(source.read_bytes())
+
+
+def stage_package(spec: PackageSpec, repo: Path, root: Path, changelog: Path) -> StagedPackage:
+    """Fill ``root`` with everything ``spec`` installs; DEBIAN/ is left to the caller."""
+    python = spec.python
+    libdir = root / python.dir.lstrip("/")
+    libdir.mkdir(parents=True)
+    for name in python.packages:
+        _copy_python_package(repo, name, libdir)
+
+    resolution = vendor.resolve(python.requirements, python.debian)
+    vendored = tuple(
+        vendor.copy_distribution(dist, libdir / "vendor", python.vendor_reasons)
+        for dist in resolution.vendored
+    )
+    compiled = tuple(
+        sorted(p for p in (libdir / "vendor").rglob("*") if p.is_file() and vendor.is_compiled(p))
+    )
+    tools.strip(compiled)
+
+    points = scripts.check_scripts(
+        python.scripts, python.packages, scripts.entry_points(repo / "pyproject.toml")
+    )
+    for script, entry_point in points.items():
+        text = scripts.launcher(script, entry_point, spec.name, python.dir)
+        _write(root, f"/usr/bin/{script}", text)
+
+    conffiles = []
+    for item in spec.files:
+        _install(_source(repo, item.src), root, item.dest)
+        if item.conffile:
+            conffiles.append(item.dest)
+    for unit in spec.systemd.units:
+        source = _source(repo, unit)
+        _install(source, root, f"{UNIT_DIR}/{source.name}")
+    _install(_source(repo, spec.systemd.sysusers), root, f"{SYSUSERS_DIR}/{spec.name}.conf")
+    _install(_source(repo, spec.systemd.tmpfiles), root, f"{TMPFILES_DIR}/{spec.name}.conf")
+
+    docdir = f"/usr/share/doc/{spec.name}"
+    for doc in spec.docs:
+        source = _source(repo, doc)
+        _install(source, root, f"{docdir}/{source.name}")
+    _gzip(changelog, root, f"{docdir}/changelog.gz")
+    _write(root, f"{docdir}/copyright", copyright.copyright_text(spec, vendored))
+
+    _normalise_modes(root)
+    return StagedPackage(
+        root=root,
+        vendored=vendored,
+        debian_depends=resolution.debian_depends,
+        conffiles=tuple(conffiles),
+        compiled_objects=compiled,
+    )

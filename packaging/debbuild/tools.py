@@ -1,0 +1,76 @@
+"""The dpkg tools the build calls, each wrapped so a failure names the tool and its output."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from debbuild.errors import MissingInput, ToolFailed
+
+
+def run(args: list[str], cwd: Path | None = None) -> str:
+    if shutil.which(args[0]) is None:
+        raise MissingInput(f"{args[0]} is not installed: run 'make setup' (installs dpkg-dev)")
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()
+        raise ToolFailed(f"{' '.join(args[:2])} failed (exit {result.returncode}): {output}")
+    return result.stdout
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogEntry:
+    source: str
+    version: str
+    maintainer: str
+    timestamp: int
+
+
+def parse_changelog(path: Path) -> ChangelogEntry:
+    """The newest entry of a Debian changelog (dpkg-parsechangelog)."""
+    fields = {}
+    for line in run(["dpkg-parsechangelog", "-l", str(path)]).splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line.startswith(" "):
+            fields[key] = value.strip()
+    return ChangelogEntry(
+        source=fields["Source"],
+        version=fields["Version"],
+        maintainer=fields["Maintainer"],
+        timestamp=int(fields["Timestamp"]),
+    )
+
+
+def host_architecture() -> str:
+    return run(["dpkg", "--print-architecture"]).strip()
+
+
+def shared_library_depends(objects: list[Path]) -> tuple[str, ...]:
+    """Depends for the shared libraries that ``objects`` link against (dpkg-shlibdeps)."""
+    if not objects:
+        return ()
+    with tempfile.TemporaryDirectory(prefix="shlibdeps-") as scratch:
+        debian = Path(scratch) / "debian"
+        debian.mkdir()
+        # dpkg-shlibdeps reads the source package's control file; a stub is enough.
+        (debian / "control").write_text(
+            "Source: stub\n\nPackage: stub\nArchitecture: any\n", encoding="utf-8"
+        )
+        args = ["dpkg-shlibdeps", "-O", "--warnings=0", *(f"-e{o}" for o in objects)]
+        output = run(args, cwd=Path(scratch))
+    _, _, value = output.strip().partition("shlibs:Depends=")
+    return tuple(d.strip() for d in value.split(",") if d.strip())
+
+
+def strip(objects: tuple[Path, ...]) -> None:
+    """Strip debugging symbols from shared objects, with dh_strip's options."""
+    if objects:
+        args = ["strip", "--remove-section=.comment", "--remove-section=.note"]
+        run([*args, "--strip-unneeded", *map(str, objects)])
+
+
+def build_deb(stage: Path, out: Path) -> None:
+    run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(out)])
