@@ -45,6 +45,7 @@ from protocol.usb import DEFAULT_PID, DEFAULT_VID, EP_IN, EP_OUT, PACKET_SIZE
 READ_SIZE = -(-MAX_FRAME // PACKET_SIZE) * PACKET_SIZE  # 8256: a whole frame in one read
 POLL_MS = 100  # reads are cut into slices this long so a cancel is noticed quickly
 DEFAULT_RETRANSMITS = 3
+LINK_ERROR_BUDGET = 4
 
 
 class LinkError(Exception):
@@ -224,7 +225,10 @@ class DongleLink:
                     f"{request.command.name} got no usable answer ({outcome}); it may or may not "
                     "have run: check the dongle with GET_INFO before trying again"
                 )
-            if attempts >= self._retransmits:
+            # LINK_ERRORs carry no request id: some may answer garbage sent before our request,
+            # so they get a larger budget than timeouts (a retransmission is harmless either way).
+            budget = self._retransmits * (LINK_ERROR_BUDGET if outcome == "link_error" else 1)
+            if attempts >= budget:
                 raise (LinkTimeout if outcome == "timeout" else LinkCorrupted)(
                     f"{request.command.name} failed after {attempts} retransmissions ({outcome}); "
                     "re-plug the dongle or try another USB port"

@@ -195,8 +195,7 @@ class VirtualDongle:
         with self._cond:
             link = self._check(address)
             self._link = Link(link.firmware, self._clock, self._timing)
-            self._reset_endpoints()
-            self._configuration = 0
+            self._reset_endpoints()  # libusb restores the configuration after a reset
             self._cond.notify_all()
 
     # -- bulk endpoints --------------------------------------------------------------------
