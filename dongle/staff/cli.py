@@ -185,9 +185,7 @@ def _doctor(args: argparse.Namespace, ctx: Context) -> int:
     argv = list(args.doctor_args)
     if ctx.config.socket_path and "--socket" not in argv:
         argv = ["--socket", ctx.config.socket_path, *argv]
-    if ctx.out.json_mode and "--json" not in argv:
-        argv.append("--json")
-    return doctor_main(argv)
+    return doctor_main(argv)  # its own text report: doctor has no JSON form
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,316 @@
+"""A provisioning bench for tests: virtual dongles on the virtual cable, a real daemon and a real
+gateway (SQLite), each its own subprocess, and the staff tool run as a subprocess against them.
+
+    with staff_bench(count=6) as bench:
+        serial = bench.take()
+        household = bench.household()
+        result = bench.tool("provision", "--account", household, "--pin", PIN, "--serial", serial)
+        assert result.rc == 0, result.stderr
+
+Dongles are handed out with ``take()`` so tests sharing a bench never touch each other's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from dongle import pin_client
+from dongle.client import DaemonClient
+from emulator.firmware.factory import load_or_create_ca, manufacture
+from tests.fixtures.dongles import CableProcess, running_cable
+
+ROOT = Path(__file__).resolve().parents[2]
+PIN = "246813"
+STARTUP = 60.0
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(delay)  # polling with a deadline, not a synchronisation sleep
+        delay = min(delay * 2, 0.2)
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Gateway:
+    state_dir: Path
+    token: str
+    url: str = ""
+    process: subprocess.Popen[str] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "--state-dir", str(self.state_dir), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def start(self) -> None:
+        """Serve on a free port; the URL changes on every start."""
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "--state-dir",
+                str(self.state_dir),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # blocks until it listens, or died
+        if not line.startswith("gateway listening on "):
+            raise RuntimeError(f"gateway did not start: {line!r}, rc={self.process.poll()}")
+        self.url = line.split()[-1]
+        # Keep draining stdout so the server never blocks on a full pipe.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        response = requests.request(
+            method,
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=10,
+        )
+        return response
+
+    def dongle(self, serial: str) -> dict[str, Any] | None:
+        response = self.call("GET", f"/api/v1/staff/dongles/{serial}")
+        return response.json() if response.status_code == 200 else None
+
+
+def start_gateway(directory: Path, manufacturer_ca: Path) -> Gateway:
+    gateway = Gateway(directory, token="")
+    gateway.cli("init", "--manufacturer-ca", str(manufacturer_ca))
+    gateway.token = gateway.cli("staff", "add", "bench-tester").strip().splitlines()[-1]
+    gateway.start()
+    return gateway
+
+
+@dataclass
+class Daemon:
+    socket_path: str
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> DaemonClient:
+        return DaemonClient(self.socket_path, client_name="bench-test", timeout=20)
+
+
+def start_daemon(directory: Path, cable: CableProcess) -> Daemon:
+    socket_path = str(directory / "dongled.sock")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dongle.daemon.main",
+            "--socket",
+            socket_path,
+            "--socket-group",
+            "",
+            "--usb-backend",
+            cable.backend_spec,
+            "--hotplug-source",
+            f"{cable.hotplug_spec}?{cable.address}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TVPAY_DONGLED_CONFIG": ""},
+    )
+    daemon = Daemon(socket_path, process)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"tvpay-dongled exited with {process.returncode}")
+        try:
+            with daemon.client() as client:
+                return {d.serial for d in client.devices()} >= set(cable.serials)
+        except Exception:
+            return False
+
+    wait_until(ready, STARTUP, "the daemon to see every dongle")
+    return daemon
+
+
+@dataclass
+class ToolResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Bench:
+    tmp: Path
+    cable: CableProcess
+    daemon: Daemon
+    gateway: Gateway
+    forged: str  # a dongle whose attestation chains to a CA nobody trusts
+    forger_ca: Path
+    config_file: Path
+    _taken: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, count: int = 1) -> list[str] | str:
+        """Factory-fresh dongles no other test uses."""
+        with self._lock:
+            free = [s for s in self.cable.serials if s not in self._taken and s != self.forged]
+            chosen = free[:count]
+            assert len(chosen) == count, "the bench ran out of dongles: raise its count"
+            self._taken.update(chosen)
+        return chosen[0] if count == 1 else chosen
+
+    def household(self) -> str:
+        number = "33" + "".join(secrets.choice("0123456789") for _ in range(8))
+        response = self.gateway.call(
+            "POST",
+            "/api/v1/staff/households",
+            {"household_no": number, "name": "测试户", "address": "上海市浦东新区测试路1号"},
+        )
+        assert response.status_code == 201, response.text
+        return number
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TVPAY_")}
+        env.update(
+            TVPAY_STAFF_CONFIG=str(self.config_file),
+            TVPAY_GATEWAY_URL=self.gateway.url,
+            TVPAY_DONGLED_SOCKET=self.daemon.socket_path,
+            TVPAY_STAFF_TOKEN=self.gateway.token,
+            TVPAY_MANUFACTURER_CA=str(self.cable.manufacturer_ca),
+        )
+        env.update(extra)
+        return env
+
+    def tool(
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 120
+    ) -> ToolResult:
+        done = subprocess.run(
+            [sys.executable, "-m", "dongle.staff.cli", *args],
+            cwd=ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env or self.env(),
+            timeout=timeout,
+        )
+        return ToolResult(done.returncode, done.stdout, done.stderr)
+
+    def provision(self, serial: str, household: str, *extra: str, **env: str) -> ToolResult:
+        return self.tool(
+            "--json",
+            "provision",
+            "--account",
+            household,
+            "--pin",
+            PIN,
+            "--serial",
+            serial,
+            *extra,
+            env=self.env(**env),
+        )
+
+    def info(self, serial: str) -> Any:
+        with self.daemon.client() as client:
+            return client.info(serial)
+
+    def open_session(self, serial: str) -> requests.Response:
+        """A device session as the TV box opens one: the gateway's challenge signed by the dongle."""
+        response = self.gateway.call(
+            "POST", "/api/v1/device-sessions/challenge", {"dongle_id": serial}
+        )
+        if response.status_code != 200:
+            return response
+        body = response.json()
+        import base64
+
+        challenge = base64.b64decode(body["challenge"])
+        with self.daemon.client() as client:
+            signed = client.sign_session(body["gateway_id"], challenge, body["timestamp"], serial)
+        return self.gateway.call(
+            "POST",
+            "/api/v1/device-sessions",
+            {
+                "dongle_id": serial,
+                "key_rev": signed.key_rev,
+                "challenge": body["challenge"],
+                "timestamp": body["timestamp"],
+                "signature": base64.b64encode(signed.signature).decode(),
+            },
+        )
+
+    def pin_works(self, serial: str, pin: str = PIN) -> bool:
+        with self.daemon.client() as client:
+            return len(pin_client.obtain_pin_token(client, pin, serial)) == 32
+
+
+@contextmanager
+def staff_bench(count: int = 6) -> Iterator[Bench]:
+    with tempfile.TemporaryDirectory(prefix="tvpay-staff-") as tmp_name:
+        tmp = Path(tmp_name)
+        dongles = tmp / "dongles"
+        dongles.mkdir()
+        load_or_create_ca(dongles)  # the genuine manufacturer, made before the forgery
+        forger = load_or_create_ca(tmp / "forger")
+        forged = "TVP00000F0F0F"
+        manufacture(dongles, forger, forged)
+        config_file = tmp / "staff.toml"
+        config_file.write_text("[provision]\njobs = 8\n", encoding="utf-8")
+        with running_cable(count + 1, state_dir=dongles) as cable:
+            gateway = start_gateway(tmp / "gateway", cable.manufacturer_ca)
+            daemon = start_daemon(tmp, cable)
+            try:
+                yield Bench(tmp, cable, daemon, gateway, forged, forger.cert_path, config_file)
+            finally:
+                _stop(daemon.process)
+                gateway.stop()
