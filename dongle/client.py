@@ -94,6 +94,9 @@ class _Channel:
                 timeout,
                 None,
             )
+        except (OSError, ConnectionError, _ReplyTimeout) as exc:
+            self.close()
+            raise DaemonUnavailable(path, f"no greeting from the daemon: {exc!r}") from None
         except BaseException:
             self.close()
             raise
@@ -126,7 +129,11 @@ class _Channel:
         timeout: float,
         on_progress: Callable[[str], None] | None,
     ) -> dict[str, Any]:
-        request_id = self.send(op, args, serial)
+        try:
+            request_id = self.send(op, args, serial)
+        except OSError:
+            self._raise_parting_error(timeout)
+            raise
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -152,6 +159,16 @@ class _Channel:
             if reply.get("ok") is True:
                 result = reply.get("result")
                 return result if isinstance(result, dict) else {}
+            _raise_error(reply.get("error"))
+
+    def _raise_parting_error(self, timeout: float) -> None:
+        """The daemon hung up on us: raise the error it sent first (e.g. access denied), if any."""
+        self.sock.settimeout(timeout)
+        try:
+            reply = self.stream.read()
+        except (OSError, DaemonError):
+            return
+        if reply is not None and reply.get("ok") is False:
             _raise_error(reply.get("error"))
 
     def close(self) -> None:
@@ -211,11 +228,11 @@ class DaemonClient:
         with self._lock:
             if self._channel is not None and not self._channel.alive():
                 self._drop()
-            if self._channel is None:
-                self._channel = _Channel(
-                    self.socket_path, self.client_name, self.priority, self.timeout
-                )
             try:
+                if self._channel is None:
+                    self._channel = _Channel(
+                        self.socket_path, self.client_name, self.priority, self.timeout
+                    )
                 return self._channel.exchange(op, args, serial, wait, on_progress)
             except _ReplyTimeout:
                 self._drop()  # the answer may still come: never read it as another's
