@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from protocol.errors import FrameError, MessageError, ProtocolError
@@ -195,6 +195,8 @@ def _truncated_frame_is_rejected_and_next_frames_found(
     damaged: bytes, good: bytes, keep: int
 ) -> None:
     keep = 1 + keep % (len(damaged) - 1)
+    # When the bytes cut off equal the start of the next frame, nothing was lost at all.
+    assume(not (damaged[:keep] + good * 2).startswith(damaged))
     # A truncated frame swallows what follows it until its announced length is reached, so send
     # enough good frames behind it for every one of them to come out again.
     copies = 2 + len(damaged) // len(good)
