@@ -1,0 +1,154 @@
+"""The virtual cable: dongles served by a separate ``tvpay-emulator dongle`` process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from dongle.usblink import DongleRemoved, find_dongles, load_backend
+from emulator.usb.cable import CableControl, CableError, hotplug
+from protocol.messages import Command
+from tests.fixtures.dongles import (
+    ROOT,
+    CableProcess,
+    open_link,
+    payment_fields,
+    pin_token,
+    provision,
+    running_cable,
+    sign_payment,
+)
+
+
+@pytest.fixture(scope="module")
+def cable() -> Iterator[CableProcess]:
+    with running_cable(2, seed=5) as running:
+        yield running
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_backend_from_configuration_finds_both_dongles(cable: CableProcess) -> None:
+    devices = find_dongles(cable.backend())
+    assert sorted(d.serial_number for d in devices) == sorted(cable.serials)
+
+
+def test_commands_run_over_the_cable(cable: CableProcess) -> None:
+    with open_link(cable.backend(), cable.serials[0]) as link:
+        provision(link)
+        result = sign_payment(link, pin_token(link), payment_fields())
+    assert result["counter"] == 1
+
+
+def test_unplug_over_the_cable_is_dongle_removed(cable: CableProcess) -> None:
+    serial = cable.serials[1]
+    with cable.control() as control, open_link(cable.backend(), serial) as link:
+        control.unplug(serial)
+        with pytest.raises(DongleRemoved):
+            link.call(Command.PING)
+        control.plug(serial)
+    with open_link(cable.backend(), serial) as again:
+        assert again.call(Command.PING, {"data": b"back"})["data"] == b"back"
+
+
+def test_hotplug_reports_plugged_dongles_then_changes(cable: CableProcess) -> None:
+    events: list[tuple[str, Mapping[str, str]]] = []
+    removed = threading.Event()
+
+    def on_event(action: str, props: Mapping[str, str]) -> None:
+        events.append((action, props))
+        if action == "remove":
+            removed.set()
+
+    stop = hotplug(cable.address, on_event)
+    try:
+        with cable.control() as control:
+            serial = cable.serials[1]
+            control.unplug(serial)
+            assert removed.wait(10)
+            control.plug(serial)
+    finally:
+        stop()
+    initial = {p["ID_SERIAL_SHORT"] for a, p in events[:2]}
+    assert initial == set(cable.serials)
+    remove = next(p for a, p in events if a == "remove")
+    assert (remove["PRODUCT"], remove["SUBSYSTEM"]) == ("1209/1/100", "usb")
+
+
+def test_cli_arms_a_fault_that_list_shows(cable: CableProcess) -> None:
+    serial = cable.serials[0]
+    done = _cli("cable", "--address", cable.address, "fault", serial, "delay", "seconds=0.5")
+    assert done.returncode == 0, done.stderr
+    listing = _cli("cable", "--address", cable.address, "list")
+    assert '"kind": "delay"' in listing.stdout
+    assert _cli("cable", "--address", cable.address, "clear-faults", serial).returncode == 0
+
+
+def test_cli_refuses_an_unknown_serial(cable: CableProcess) -> None:
+    done = _cli("cable", "--address", cable.address, "unplug", "TVP-NOPE")
+    assert done.returncode == 1 and "no dongle TVP-NOPE" in done.stderr
+
+
+def test_add_dongle_plugs_a_new_one(cable: CableProcess) -> None:
+    with cable.control() as control:
+        (serial,) = control.add_dongle()
+    assert serial in {d.serial_number for d in find_dongles(cable.backend())}
+
+
+def test_killed_dongle_process_looks_unplugged_and_restarts_with_its_counter() -> None:
+    with running_cable(1) as first:
+        with open_link(first.backend()) as link:
+            provision(link)
+            counter = sign_payment(link, pin_token(link), payment_fields())["counter"]
+            first.process.kill()
+            first.process.wait()
+            with pytest.raises(DongleRemoved):
+                link.call(Command.PING)
+        with (
+            running_cable(0, state_dir=first.state_dir) as second,
+            open_link(second.backend()) as link,
+        ):
+            assert link.call(Command.GET_INFO)["counter"] == counter
+
+
+def test_unreachable_cable_shows_no_dongles() -> None:
+    assert find_dongles(load_backend("emulator.usb.cable:backend?127.0.0.1:9")) == []
+
+
+def test_control_client_explains_an_unreachable_cable() -> None:
+    with pytest.raises(CableError, match="is 'tvpay-emulator dongle --listen' running"):
+        CableControl("127.0.0.1:9").list()
+
+
+def test_factory_prints_the_manufacturer_ca(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    done = _cli("factory", "--out", str(tmp_path), "--count", "2", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("dongle TVP") for line in lines) == 2
+    assert lines[-1] == f"manufacturer_ca {tmp_path / 'manufacturer-ca.pem'}"
+    assert (tmp_path / "manufacturer-ca.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "spec", ["nocolon", "emulator.usb.cable:nothing?x", "no.such.module:backend"]
+)
+def test_load_backend_explains_bad_specs(spec: str) -> None:
+    with pytest.raises(ValueError, match="backend"):
+        load_backend(spec)
+
+
+def test_empty_backend_spec_means_libusb() -> None:
+    assert load_backend("") is None and load_backend(None) is None
