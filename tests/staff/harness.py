@@ -12,6 +12,7 @@ Dongles are handed out with ``take()`` so tests sharing a bench never touch each
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -110,15 +111,21 @@ class Gateway:
             _stop(self.process)
             self.process = None
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        response = requests.request(
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return requests.request(
             method,
             self.url + path,
             json=body,
-            headers={"Authorization": f"Bearer {token or self.token}"},
+            headers={"Authorization": f"Bearer {token or self.token}", **(headers or {})},
             timeout=10,
         )
-        return response
 
     def dongle(self, serial: str) -> dict[str, Any] | None:
         response = self.call("GET", f"/api/v1/staff/dongles/{serial}")
@@ -272,8 +279,6 @@ class Bench:
         if response.status_code != 200:
             return response
         body = response.json()
-        import base64
-
         challenge = base64.b64decode(body["challenge"])
         with self.daemon.client() as client:
             signed = client.sign_session(body["gateway_id"], challenge, body["timestamp"], serial)
