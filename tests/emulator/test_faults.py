@@ -18,7 +18,6 @@ from tests.fixtures.dongles import (
     open_link,
     payment_fields,
     pin_token,
-    sign_payment,
 )
 
 
@@ -40,7 +39,10 @@ def test_lost_payment_answer_is_retransmitted_without_a_second_signature(
 ) -> None:
     token = pin_token(link)
     _arm(bus, link, FaultKind.DROP, "in")
-    result = sign_payment(link, token, payment_fields())  # dropped once, then resent
+    fields = payment_fields()
+    auth = pin_auth(token, sign_request_message(fields))
+    # The answer is dropped once; the link resends and gets the remembered answer.
+    result = link.call(Command.SIGN_PAYMENT, {"fields": fields, "pin_auth": auth}, timeout=0.2)
     assert result["counter"] == 1
     assert link.call(Command.GET_INFO)["counter"] == 1
 
