@@ -88,6 +88,7 @@ class DeviceInfo:
     puk_retries: int
     certificate: bool
     held_by: LeaseHolder | None
+    waiting: int = 0  # clients waiting in ``acquire`` for it
 
     @classmethod
     def from_wire(cls, data: Any) -> DeviceInfo:
@@ -103,6 +104,7 @@ class DeviceInfo:
             puk_retries=_int(data.get("puk_retries")),
             certificate=data.get("certificate") is True,
             held_by=LeaseHolder.from_wire(data.get("held_by")),
+            waiting=_int(data.get("waiting")),
         )
 
 

@@ -68,6 +68,11 @@ class LeaseTable:
         self._tickets = itertools.count()
         self._lost: dict[tuple[str, int], str] = {}  # (serial, id(owner)) -> why
 
+    def waiting(self, serial: str) -> int:
+        """How many clients wait in ``acquire`` for this dongle."""
+        with self._cond:
+            return len(self._waiting.get(serial, ()))
+
     def holder(self, serial: str) -> LeaseHolder | None:
         with self._cond:
             lease = self._leases.get(serial)

@@ -8,11 +8,13 @@ The dongle checks values itself; the daemon checks shapes so that a malformed re
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dongle.daemon.leases import Claimant
+from dongle.daemon.log import log
 from dongle.errors import AccessDenied, BadRequest, DongleRemoved, UnsupportedVersion
 from dongle.model import Priority
 from dongle.wire import API_VERSION, API_VERSIONS
@@ -99,20 +101,37 @@ def run_dongle_op(conn: Connection, name: str, request: dict[str, Any]) -> dict[
     serial = daemon.devices.resolve(_serial(request))
 
     def progress(status: KeepaliveStatus) -> None:
-        conn.send({"v": API_VERSION, "id": request["id"], "progress": status.name.lower()})
+        # A client gone meanwhile is the hang-up watcher's business, not the link's.
+        with contextlib.suppress(OSError):
+            conn.send({"v": API_VERSION, "id": request["id"], "progress": status.name.lower()})
 
-    with conn.guarded():
-        if op.shared:
-            return daemon.devices.call(serial, op.command, params, cancel=conn.cancel)
-        with daemon.leases.call(serial, claimant(conn)):
-            return daemon.devices.call(
-                serial, op.command, params, cancel=conn.cancel, on_keepalive=progress
-            )
+    outcome = "completed"
+    try:
+        with conn.guarded():
+            if op.shared:
+                return daemon.devices.call(serial, op.command, params, cancel=conn.cancel)
+            with daemon.leases.call(serial, claimant(conn)):
+                return daemon.devices.call(
+                    serial, op.command, params, cancel=conn.cancel, on_keepalive=progress
+                )
+    except BaseException as exc:
+        outcome = type(exc).__name__
+        raise
+    finally:
+        if conn.cancel.is_set():
+            # The client hung up while the dongle worked: the link sent CANCEL. The dongle
+            # answers CANCELLED, or its result if it had already committed (then nobody reads it).
+            log("command_abandoned", conn=conn.number, op=name, serial=serial, outcome=outcome)
 
 
 def _device_entry(conn: Connection, serial: str, info: dict[str, Any]) -> dict[str, Any]:
-    holder = conn.daemon.leases.holder(serial)
-    return {**info, "held_by": holder.to_wire() if holder else None}
+    leases = conn.daemon.leases
+    holder = leases.holder(serial)
+    return {
+        **info,
+        "held_by": holder.to_wire() if holder else None,
+        "waiting": leases.waiting(serial),
+    }
 
 
 def op_hello(conn: Connection, request: dict[str, Any]) -> dict[str, Any]:
