@@ -39,8 +39,9 @@ from protocol.pin import check_pin
 
 MAX_ROWS = 1000
 RESULT_COLUMNS = ("serial", "account", "status", "key_rev", "puk", "pin", "error")
-# Dongles a "*" row may take, best first: fresh ones, then ones an earlier run left unlocked.
-FREE_STATES = ("factory", "key_generated", "certified")
+# Dongles a "*" row may take, best first: ones an earlier run left unlocked (they restart
+# cleanly, and are not left lying around half-done), then factory-fresh ones.
+FREE_STATES = ("key_generated", "certified", "factory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ def read_rows(path: Path, config: StaffConfig) -> list[Row]:
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
+        if len(cells) > len(header) and not any(c.strip() for c in cells[len(header) :]):
+            cells = cells[: len(header)]  # trailing empty cells, as spreadsheets write them
         if len(cells) != len(header):
             raise UsageError(f"{path} line {line}: expected {len(header)} columns")
         serial = cells[0].strip()
@@ -108,19 +111,18 @@ def read_rows(path: Path, config: StaffConfig) -> list[Row]:
 
 
 def assign(rows: list[Row], devices: list[DeviceInfo], gateway: StaffGateway) -> list[Row]:
-    """Give each "*" row a dongle: one an earlier run locked for that household, else a free one."""
+    """Give each "*" row a dongle: first one an earlier run registered for that household (so a
+    rerun resumes the same dongles), else a free one (see FREE_STATES)."""
     named = {r.serial for r in rows if r.serial}
     plugged = {d.serial: d for d in devices if d.serial not in named and d.held_by is None}
     out: list[Row] = []
     for row in rows:
         if row.serial is None:
-            pending = {
-                r.dongle_id for r in gateway.dongles(status="pending", household_no=row.account)
-            }
-            waiting = [s for s in sorted(plugged) if s in pending and plugged[s].state == "locked"]
-            if waiting:
-                row = replace(row, serial=waiting[0])
-                del plugged[waiting[0]]
+            pending = gateway.dongles(status="pending", household_no=row.account)
+            mine = sorted(r.dongle_id for r in pending if r.dongle_id in plugged)
+            if mine:
+                row = replace(row, serial=mine[0])
+                del plugged[mine[0]]
         out.append(row)
     free = sorted(
         (d for d in plugged.values() if d.state in FREE_STATES),

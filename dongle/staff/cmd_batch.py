@@ -121,7 +121,10 @@ def run_batch(args: argparse.Namespace, ctx: Context) -> int:
     )
 
     def render(console: Console) -> None:
-        table = Table("line", "serial", "account", "status", "key rev", "PUK", "PIN", "error")
+        table = Table("line")
+        for name in ("serial", "account", "status", "key rev", "PUK", "PIN"):
+            table.add_column(name, no_wrap=True)  # codes are copied by hand: never split them
+        table.add_column("error", overflow="fold")
         for r in results:
             style = STATUS_STYLE.get(r.status, "")
             table.add_row(

@@ -217,6 +217,11 @@ class Bench:
             self._taken.update(chosen)
         return chosen[0] if count == 1 else chosen
 
+    def claim(self, serials: list[str]) -> None:
+        """Mark dongles a batch picked by itself ("*" rows) as used."""
+        with self._lock:
+            self._taken.update(serials)
+
     def household(self) -> str:
         number = "33" + "".join(secrets.choice("0123456789") for _ in range(8))
         response = self.gateway.call(
@@ -266,6 +271,15 @@ class Bench:
             *extra,
             env=self.env(**env),
         )
+
+    def wait_plugged(self, serial: str, plugged: bool = True) -> None:
+        """Until the daemon has seen the dongle arrive (or leave)."""
+        with self.daemon.client() as client:
+            wait_until(
+                lambda: (serial in {d.serial for d in client.devices()}) is plugged,
+                20,
+                f"the daemon to see {serial} {'plugged' if plugged else 'unplugged'}",
+            )
 
     def info(self, serial: str) -> Any:
         with self.daemon.client() as client:

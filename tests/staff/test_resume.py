@@ -15,7 +15,7 @@ from dongle import pin_client
 from dongle.model import DongleEvent
 from dongle.staff.provision import STEPS, Step
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
-from tests.staff.harness import PIN, Bench, wait_until
+from tests.staff.harness import Bench
 
 HOOK = "TVPAY_STAFF_FAIL_AFTER"
 
@@ -83,15 +83,11 @@ def test_rerun_after_unplug_and_replug_finishes(bench: Bench) -> None:
     interrupt(bench, serial, household, Step.REGISTER)
     control = bench.cable.control()
     control.unplug(serial)
-    with bench.daemon.client() as client:
-        wait_until(
-            lambda: serial not in {d.serial for d in client.devices()}, 20, "the unplug to show"
-        )
+    bench.wait_plugged(serial, plugged=False)
     gone = bench.provision(serial, household)
     assert gone.rc == 3, gone.stderr
     control.plug(serial)
-    with bench.daemon.client() as client:
-        wait_until(lambda: serial in {d.serial for d in client.devices()}, 20, "the replug")
+    bench.wait_plugged(serial)
     control.close()
     assert_consistent(bench, serial)
     rerun = bench.provision(serial, household)
@@ -116,8 +112,7 @@ def test_unplugged_in_the_middle_of_provisioning_then_rerun_finishes(bench: Benc
     assert result.rc == 3, result.stderr
     assert result.json["step"] in ("write_cert", "set_pin", "lock")
     control.plug(serial)
-    with bench.daemon.client() as client:
-        wait_until(lambda: serial in {d.serial for d in client.devices()}, 20, "the replug")
+    bench.wait_plugged(serial)
     control.close()
     assert_consistent(bench, serial)
     rerun = bench.provision(serial, household)
