@@ -1,0 +1,138 @@
+"""Fixtures for the gateway tests: a throwaway PostgreSQL cluster, a test manufacturer CA, and a
+real gateway served over HTTP on a free port, for each database backend."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from gateway.api.app import create_app
+from gateway.config import GatewayConfig
+from gateway.context import GatewayContext, build_context
+from gateway.keys import ensure_keys
+from tests.gateway.helpers import GatewayUnderTest, Manufacturer, wait_until
+
+_PG_BINARIES = "/usr/lib/postgresql/*/bin"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(*cmd: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL cluster for this test session (loopback, free port), stopped at the end."""
+    found = sorted(glob.glob(f"{_PG_BINARIES}/initdb"))
+    if not found:
+        pytest.fail(
+            "PostgreSQL server binaries are missing (no /usr/lib/postgresql/*/bin/initdb): run "
+            "'make test' as root, or 'apt-get install postgresql'",
+            pytrace=False,
+        )
+    bindir = Path(found[-1]).parent
+    workdir = tempfile.mkdtemp(prefix="tvpay-pg-")
+    shutil.chown(workdir, "postgres", "postgres")
+    data = os.path.join(workdir, "data")
+    port = _free_port()
+    _as_postgres(str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=on "
+        "-c max_connections=200 -c shared_buffers=64MB"
+    )
+    _as_postgres(
+        str(bindir / "pg_ctl"), "-D", data, "-o", options, "-w", "-l", f"{workdir}/log", "start"
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        _as_postgres(str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fresh_database_url(request: pytest.FixtureRequest, backend: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'gateway.db'}"
+    base = request.getfixturevalue("pg_url")
+    name = "gw_" + uuid.uuid4().hex[:12]
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def manufacturer(tmp_path_factory: pytest.TempPathFactory) -> Manufacturer:
+    return Manufacturer.create(tmp_path_factory.mktemp("manufacturer"))
+
+
+def make_context(
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp: Path,
+    manufacturer: Manufacturer,
+    **settings: int,
+) -> GatewayContext:
+    config = GatewayConfig(
+        state_dir=tmp,
+        database_url=fresh_database_url(request, backend, tmp),
+        manufacturer_ca=(manufacturer.ca_path,),
+    )
+    config = replace(config, **settings)
+    ensure_keys(tmp, config.gateway_id)
+    return build_context(config)
+
+
+class ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test runner owns the signals
+        pass
+
+
+def serve_in_thread(ctx: GatewayContext) -> tuple[str, ThreadedServer, threading.Thread]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = ThreadedServer(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 10, "the gateway did not start")
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def gw(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, manufacturer: Manufacturer
+) -> Iterator[GatewayUnderTest]:
+    """A running gateway on ``backend`` with a staff member, a household and its bills."""
+    ctx = make_context(request, backend, tmp_path, manufacturer)
+    url, server, thread = serve_in_thread(ctx)
+    try:
+        yield GatewayUnderTest.setup(url, ctx, manufacturer)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        ctx.db.engine.dispose()

@@ -1,0 +1,302 @@
+"""Test doubles built from `cryptography` directly: a manufacturer CA, dongles that attest and
+sign like the real ones (protocol.signing layouts), and a client for a running gateway."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from gateway import staff
+from gateway.bills_import import BillRow, import_rows
+from gateway.context import GatewayContext
+from gateway.registry import create_household
+from protocol.signing import (
+    Algorithm,
+    PaymentAuthorization,
+    ProvisioningAttestation,
+    SessionChallenge,
+    public_key_bytes,
+    sign,
+)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.01)
+
+
+def _name(cn: str, serial: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if serial:
+        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    return x509.Name(attrs)
+
+
+def _cert(
+    subject: x509.Name, issuer: x509.Name, public: Any, signer: Any, ca: bool
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer, hashes.SHA256())
+    )
+
+
+@dataclass
+class Manufacturer:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    ca_path: Path
+
+    @classmethod
+    def create(cls, directory: Path, name: str = "Test Dongle Factory CA") -> Manufacturer:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(_name(name), _name(name), key.public_key(), key, ca=True)
+        path = directory / "manufacturer-ca.pem"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return cls(key, cert, path)
+
+    def new_dongle(self) -> TestDongle:
+        dongle_id = "TVP" + uuid.uuid4().hex[:10].upper()
+        attest_key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(
+            _name(f"attestation {dongle_id}", dongle_id),
+            self.cert.subject,
+            attest_key.public_key(),
+            self.key,
+            ca=False,
+        )
+        return TestDongle(dongle_id, attest_key, cert.public_bytes(serialization.Encoding.DER))
+
+
+@dataclass
+class TestDongle:
+    dongle_id: str
+    attest_key: ec.EllipticCurvePrivateKey
+    attest_cert: bytes
+    key: ec.EllipticCurvePrivateKey | None = None
+    key_rev: int = 0
+    counter: int = 0
+    signed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    __test__ = False  # not a pytest class
+
+    def generate_key(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.key_rev += 1
+
+    def attest(self, nonce: bytes) -> dict[str, Any]:
+        public = public_key_bytes(self.key.public_key()) if self.key else b""
+        payload = ProvisioningAttestation(
+            Algorithm.ES256, self.dongle_id, self.key_rev, public, nonce
+        )
+        return {
+            "dongle_id": self.dongle_id,
+            "key_rev": self.key_rev,
+            "public_key": b64(public),
+            "nonce": b64(nonce),
+            "signature": b64(sign(self.attest_key, payload.signed_bytes())),
+            "certificates": [b64(self.attest_cert)],
+        }
+
+    def sign_session(self, challenge: dict[str, Any]) -> dict[str, Any]:
+        assert self.key is not None
+        payload = SessionChallenge(
+            Algorithm.ES256,
+            challenge["gateway_id"],
+            self.dongle_id,
+            self.key_rev,
+            unb64(challenge["challenge"]),
+            challenge["timestamp"],
+        )
+        return {
+            "key_rev": self.key_rev,
+            "challenge": challenge["challenge"],
+            "timestamp": challenge["timestamp"],
+            "signature": b64(sign(self.key, payload.signed_bytes())),
+        }
+
+    def sign_payment(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Like SIGN_PAYMENT: next counter, and the same answer again for a known payment id."""
+        assert self.key is not None
+        if fields["payment_id"] in self.signed:
+            return self.signed[fields["payment_id"]]
+        self.counter += 1
+        payload = PaymentAuthorization(
+            alg=Algorithm.ES256,
+            dongle_id=self.dongle_id,
+            key_rev=self.key_rev,
+            counter=self.counter,
+            **{**fields, "challenge": unb64(fields["challenge"])},
+        )
+        answer = {
+            "dongle_id": self.dongle_id,
+            "key_rev": self.key_rev,
+            "counter": self.counter,
+            "signature": b64(sign(self.key, payload.signed_bytes())),
+        }
+        self.signed[fields["payment_id"]] = answer
+        return answer
+
+
+def bill_rows(
+    account_no: str, holder: str, months: int, utility: str = "electricity"
+) -> list[BillRow]:
+    return [
+        BillRow(
+            biller_code="SGCC-BJ" if utility == "electricity" else f"TEST-{utility.upper()}",
+            biller_name="国网北京市电力公司",
+            utility=utility,
+            account_no=account_no,
+            holder_name=holder,
+            address="北京市朝阳区建设路1号",
+            bill_ref=f"{account_no}-2025{m:02d}",
+            period=f"2025-{m:02d}",
+            amount_fen=10000 + m,
+            currency="CNY",
+            due_date=f"2025-{m:02d}-28",
+            usage_milli=200_000 + m,
+        )
+        for m in range(1, months + 1)
+    ]
+
+
+@dataclass
+class GatewayUnderTest:
+    url: str
+    ctx: GatewayContext
+    manufacturer: Manufacturer
+    staff_token: str
+    http: requests.Session
+
+    @classmethod
+    def setup(cls, url: str, ctx: GatewayContext, manufacturer: Manufacturer) -> GatewayUnderTest:
+        token = ctx.db.write(lambda s: staff.add_staff(s, "tester"))
+        return cls(url, ctx, manufacturer, token, requests.Session())
+
+    def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def staff(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.call(method, "/api/v1/staff" + path, self.staff_token, **kwargs)
+
+    def household(self, household_no: str | None = None) -> str:
+        number = household_no or str(uuid.uuid4().int)[:10]
+        self.ctx.db.write(
+            lambda s: create_household(s, "test", number, "张伟", "北京市朝阳区建设路1号")
+        )
+        return number
+
+    def bills(self, household_no: str, months: int = 3) -> list[str]:
+        """Import bills for a fresh account, bind it to the household; returns the bill ids."""
+        from sqlalchemy import select
+
+        from gateway.db.models import Bill, Household, UtilityAccount
+
+        account_no = str(uuid.uuid4().int)[:10]
+        rows = bill_rows(account_no, "张伟", months)
+
+        def work(s: Any) -> list[str]:
+            import_rows(s, rows, "test")
+            account = s.scalar(
+                select(UtilityAccount).where(UtilityAccount.account_no == account_no)
+            )
+            household = s.scalar(select(Household).where(Household.household_no == household_no))
+            account.household_id, account.bound_at = household.id, 1
+            return list(
+                s.scalars(
+                    select(Bill.id).where(Bill.account_id == account.id).order_by(Bill.period)
+                )
+            )
+
+        return self.ctx.db.write(work)
+
+    def register(self, dongle: TestDongle, household_no: str) -> requests.Response:
+        nonce = self.staff("POST", "/attestation-nonce", json={}).json()["nonce"]
+        return self.staff(
+            "POST",
+            "/dongles",
+            json={"household_no": household_no, "attestation": dongle.attest(unb64(nonce))},
+        )
+
+    def activate(self, dongle: TestDongle) -> requests.Response:
+        path = f"/dongles/{dongle.dongle_id}"
+        challenge = self.staff("POST", path + "/activation-challenge", json={}).json()
+        return self.staff("POST", path + "/activate", json=dongle.sign_session(challenge))
+
+    def provision(self, household_no: str) -> TestDongle:
+        dongle = self.manufacturer.new_dongle()
+        dongle.generate_key()
+        assert self.register(dongle, household_no).status_code == 201
+        assert self.activate(dongle).status_code == 200
+        return dongle
+
+    def open_session(self, dongle: TestDongle) -> requests.Response:
+        challenge = self.call(
+            "POST", "/api/v1/device-sessions/challenge", json={"dongle_id": dongle.dongle_id}
+        ).json()
+        body = {"dongle_id": dongle.dongle_id, **dongle.sign_session(challenge)}
+        return self.call("POST", "/api/v1/device-sessions", json=body)
+
+    def session_token(self, dongle: TestDongle) -> str:
+        response = self.open_session(dongle)
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+
+    def create_payment(
+        self, token: str, bill: dict[str, Any], key: str | None = None
+    ) -> requests.Response:
+        return self.call(
+            "POST",
+            "/api/v1/payments",
+            token,
+            headers={"Idempotency-Key": key or str(uuid.uuid4())},
+            json={"bill_id": bill["bill_id"], "amount_fen": bill["amount_fen"], "currency": "CNY"},
+        )
+
+    def authorize(self, payment_id: str, authorization: dict[str, Any]) -> requests.Response:
+        return self.call("POST", f"/api/v1/payments/{payment_id}/authorize", json=authorization)
+
+    def paying_household(self, months: int = 3) -> tuple[TestDongle, str, list[dict[str, Any]]]:
+        """A household with an active dongle, an open session and unpaid bills."""
+        household_no = self.household()
+        self.bills(household_no, months)
+        dongle = self.provision(household_no)
+        token = self.session_token(dongle)
+        bills = self.call("GET", "/api/v1/bills", token).json()["bills"]
+        return dongle, token, bills
