@@ -314,7 +314,7 @@ class Bench:
 
 
 @contextmanager
-def staff_bench(count: int = 6) -> Iterator[Bench]:
+def staff_bench(count: int = 6, timing: str | None = None) -> Iterator[Bench]:
     with tempfile.TemporaryDirectory(prefix="tvpay-staff-") as tmp_name:
         tmp = Path(tmp_name)
         dongles = tmp / "dongles"
@@ -325,7 +325,7 @@ def staff_bench(count: int = 6) -> Iterator[Bench]:
         manufacture(dongles, forger, forged)
         config_file = tmp / "staff.toml"
         config_file.write_text("[provision]\njobs = 8\n", encoding="utf-8")
-        with running_cable(count + 1, state_dir=dongles) as cable:
+        with running_cable(count + 1, state_dir=dongles, timing=timing) as cable:
             gateway = start_gateway(tmp / "gateway", cable.manufacturer_ca)
             daemon = start_daemon(tmp, cable)
             try:
