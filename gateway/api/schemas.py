@@ -24,7 +24,17 @@ Name = Annotated[
 Address = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
-B64 = Annotated[str, StringConstraints(max_length=8192, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+B64 = Annotated[
+    str,
+    StringConstraints(
+        max_length=5464,
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    ),
+]
+# Fixed sizes spelled out so clients (and fuzzers) know the exact shapes.
+Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{86}==$")]  # 64 bytes
+Challenge32 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]  # 32 bytes
+PublicKey = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z0-9+/]{87}=)?$")]  # 65 or 0
 Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 UnixTime = Annotated[int, Field(ge=0, le=2**62)]
 AmountFen = Annotated[int, Field(ge=1, le=10**12)]
@@ -58,9 +68,9 @@ class ChallengeRequest(Strict):
 class SessionRequest(Strict):
     dongle_id: DongleId
     key_rev: Uint32
-    challenge: B64
+    challenge: Challenge32
     timestamp: UnixTime
-    signature: B64
+    signature: Signature
 
 
 class BindRequest(Strict):
@@ -79,7 +89,7 @@ class AuthorizeRequest(Strict):
     dongle_id: DongleId
     key_rev: Uint32
     counter: Uint32
-    signature: B64
+    signature: Signature
 
 
 class EmptyRequest(Strict):
@@ -95,9 +105,9 @@ class HouseholdCreateRequest(Strict):
 class AttestationIn(Strict):
     dongle_id: DongleId
     key_rev: Uint32
-    public_key: B64
-    nonce: B64
-    signature: B64
+    public_key: PublicKey
+    nonce: Challenge32
+    signature: Signature
     certificates: Annotated[list[B64], Field(min_length=1, max_length=4)]
 
 
@@ -112,9 +122,9 @@ class RegisterRequest(Strict):
 
 class ActivateRequest(Strict):
     key_rev: Uint32
-    challenge: B64
+    challenge: Challenge32
     timestamp: UnixTime
-    signature: B64
+    signature: Signature
 
 
 class RevokeRequest(Strict):
