@@ -6,94 +6,25 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dongle import pin_client
 from dongle.client import DaemonClient, Subscription
-from dongle.model import DongleEvent, Priority
-from tests.fixtures.dongles import TEST_PIN, TEST_PUK, CableProcess, OperatorCA, running_cable
+from dongle.model import DongleEvent
+from tests.daemon.harness import (
+    DaemonProcess,
+    ProvisionedDongle,
+    provision_via_daemon,
+    start_daemon,
+)
+from tests.fixtures.dongles import CableProcess, running_cable
 
-ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
-STARTUP_TIMEOUT = 30.0
-
-
-@dataclass
-class DaemonProcess:
-    process: subprocess.Popen[bytes]
-    socket_path: str
-    log_path: Path
-    notify: socket.socket
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def client(self, name: str = "test", **kwargs: Any) -> DaemonClient:
-        return DaemonClient(self.socket_path, client_name=name, **kwargs)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-    def wait_notify(self, expected: bytes, timeout: float = STARTUP_TIMEOUT) -> bytes:
-        """The next sd_notify datagram; fails if the daemon dies or stays silent."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.notify.settimeout(min(0.5, deadline - time.monotonic()))
-            try:
-                message = self.notify.recv(4096)
-            except TimeoutError:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"tvpay-dongled exited early:\n{self.log()}") from None
-                continue
-            if expected in message:
-                return message
-        raise AssertionError(f"no {expected!r} from tvpay-dongled:\n{self.log()}")
-
-
-def start_daemon(
-    workdir: Path, cable: CableProcess | None, *args: str, wait_ready: bool = True
-) -> DaemonProcess:
-    """Run tvpay-dongled against ``cable``; returns once it has notified READY=1."""
-    socket_path = str(workdir / "dongled.sock")
-    notify_path = workdir / f"notify-{time.monotonic_ns()}.sock"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_path))
-    env = {
-        **os.environ,
-        "NOTIFY_SOCKET": str(notify_path),
-        "TVPAY_DONGLED_CONFIG": str(workdir / "dongled.toml"),
-    }
-    (workdir / "dongled.toml").touch()
-    cmd = [sys.executable, "-m", "dongle.daemon.main", "--socket", socket_path]
-    if cable is not None:
-        cmd += ["--usb-backend", cable.backend_spec]
-        cmd += ["--hotplug-source", f"{cable.hotplug_spec}?{cable.address}"]
-    cmd += list(args)
-    log_path = workdir / f"dongled-{time.monotonic_ns()}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=log, stdout=log)
-    daemon = DaemonProcess(process, socket_path, log_path, notify)
-    if wait_ready:
-        daemon.wait_notify(b"READY=1")
-    return daemon
 
 
 @pytest.fixture
@@ -171,26 +102,6 @@ def events(client: DaemonClient) -> Iterator[EventLog]:
         log.close()
 
 
-@dataclass
-class ProvisionedDongle:
-    serial: str
-    public_key: bytes
-    key_rev: int
-    pin: str = TEST_PIN
-    puk: str = TEST_PUK
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def provision_via_daemon(client: DaemonClient) -> ProvisionedDongle:
-    """Provision the only dongle through the daemon's staff operations (the test runs as root)."""
-    generated = client.generate_key()
-    serial = client.info().serial
-    client.write_cert(OperatorCA.create().issue(generated["public_key"], serial))
-    pin_client.set_initial_pin(client, TEST_PIN, TEST_PUK)
-    client.lock()
-    return ProvisionedDongle(serial, generated["public_key"], generated["key_rev"])
-
-
 @pytest.fixture
 def provisioned(client: DaemonClient) -> ProvisionedDongle:
     return provision_via_daemon(client)
@@ -230,7 +141,6 @@ def run_as(uid: int, action: Callable[[], object], gid: int = NOBODY) -> tuple[s
 __all__ = [
     "DaemonProcess",
     "EventLog",
-    "Priority",
     "ProvisionedDongle",
     "provision_via_daemon",
     "run_as",
