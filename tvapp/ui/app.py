@@ -156,7 +156,7 @@ class TvPayApp(App):
             "screen": screen.name,
             "focus": screen.focused_id,
             "focusables": sorted(screen.focusables()),
-            "texts": [w.text for w in labels],
+            "texts": [w.text.strip() for w in labels],
             "language": tr.language,
             "state": self.state_vm.kind if screen.name == "state" else "",
         }

@@ -47,6 +47,7 @@ BIND_MESSAGES = {
     "holder_name_mismatch": "The account holder is not this household",
     "account_already_bound": "This account is already bound",
 }
+BIND_FALLBACK = "The account could not be bound:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,12 +304,8 @@ class Controller:
         if account is None:
             return
         vm = self.app.bills_vm
-        vm.account = {
-            "account_id": account_id,
-            "utility": account.utility,
-            "biller": account.biller_name,
-            "account": account.account_no_masked,
-        }
+        vm.account_id, vm.utility = account_id, account.utility
+        vm.biller, vm.account = account.biller_name, account.account_no_masked
         vm.bills, vm.usage, vm.usage_months, vm.unit = [], [], [], ""
         self.app.sm.get_screen("bills").focus.focused = None
         self.show("bills")
@@ -359,7 +356,7 @@ class Controller:
             format_period(bill.period),
             format_money(bill.amount_fen, bill.currency),
         )
-        pay.pin_length, pay.tries_left, pay.step, pay.receipt = 0, -1, "preparing", {}
+        pay.pin_length, pay.tries_left, pay.step = 0, -1, "preparing"
         self._pin = ""
         self._prepared = None
         self._flow += 1
@@ -435,15 +432,12 @@ class Controller:
         self.show("receipt")
 
     def _show_receipt(self, receipt: Receipt) -> None:
-        self.app.pay_vm.receipt = {
-            "amount": format_money(receipt.amount_fen, receipt.currency),
-            "biller": receipt.biller_name,
-            "account": receipt.account_no_masked,
-            "period": format_period(receipt.period),
-            "paid_at": format_time(receipt.paid_at),
-            "receipt_no": receipt.receipt_no,
-            "qr": receipt.qr,
-        }
+        pay = self.app.pay_vm
+        pay.receipt_amount = format_money(receipt.amount_fen, receipt.currency)
+        pay.receipt_biller, pay.receipt_account = receipt.biller_name, receipt.account_no_masked
+        pay.receipt_period = format_period(receipt.period)
+        pay.receipt_paid_at = format_time(receipt.paid_at)
+        pay.receipt_no, pay.receipt_qr = receipt.receipt_no, receipt.qr
 
     def _flow_failed(self, flow: int, exc: BaseException) -> None:
         self._count_pending()
@@ -600,7 +594,7 @@ class Controller:
     def _bind_failed(self, exc: BaseException) -> None:
         vm = self.app.settings_vm
         if isinstance(exc, GatewayRefused):
-            vm.bind_result = BIND_MESSAGES.get(exc.code, "The account could not be bound:")
+            vm.bind_result = BIND_MESSAGES.get(exc.code, BIND_FALLBACK)
             vm.bind_detail = "" if exc.code in BIND_MESSAGES else exc.message
         elif isinstance(exc, GatewayUnavailable):
             self.app.vm.network = "down"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from kivy.event import EventDispatcher
 from kivy.properties import (
     BooleanProperty,
-    DictProperty,
     ListProperty,
     NumericProperty,
     StringProperty,
@@ -27,7 +26,11 @@ class AppVM(EventDispatcher):
     household_name = StringProperty("")
     pending_payments = NumericProperty(0)
     loading = BooleanProperty(False)
-    legend = DictProperty({})  # colour -> message id, of the current screen
+    # What each colour key does on the current screen (message ids; "" = nothing).
+    legend_red = StringProperty("")
+    legend_green = StringProperty("")
+    legend_yellow = StringProperty("")
+    legend_blue = StringProperty("")
     gateway_url = StringProperty("")
     version = StringProperty("")
 
@@ -39,7 +42,10 @@ class HomeVM(EventDispatcher):
 
 
 class BillsVM(EventDispatcher):
-    account = DictProperty({})
+    account_id = StringProperty("")
+    utility = StringProperty("")
+    biller = StringProperty("")
+    account = StringProperty("")  # masked number
     bills = ListProperty([])  # dicts: bill_id, period, usage, amount, due, status, overdue
     usage = ListProperty([])  # quantities, oldest first
     usage_months = ListProperty([])
@@ -56,7 +62,14 @@ class PayVM(EventDispatcher):
     step = StringProperty("preparing")  # preparing | signing | sending | confirming
     elapsed = NumericProperty(0.0)
     way_out = BooleanProperty(False)
-    receipt = DictProperty({})
+    # The receipt shown (formatted); receipt_qr is the gateway's signed QR string.
+    receipt_amount = StringProperty("")
+    receipt_biller = StringProperty("")
+    receipt_account = StringProperty("")
+    receipt_period = StringProperty("")
+    receipt_paid_at = StringProperty("")
+    receipt_no = StringProperty("")
+    receipt_qr = StringProperty("")
 
 
 class HistoryVM(EventDispatcher):

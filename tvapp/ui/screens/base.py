@@ -57,7 +57,8 @@ class TvScreen(Screen):
     def on_pre_enter(self, *_args: Any) -> None:
         self.focus.default = self.default_focus
         self.activate()
-        self.app.vm.legend = dict(self.legend)
+        for colour in ("red", "green", "yellow", "blue"):
+            setattr(self.app.vm, f"legend_{colour}", self.legend.get(colour, ""))
         self.refresh_focus()
 
     def on_leave(self, *_args: Any) -> None:

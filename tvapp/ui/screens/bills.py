@@ -29,10 +29,10 @@ class BillsScreen(TvScreen):
         box.clear_widgets()
         unpaid = [b for b in self.app.bills_vm.bills if b["status"] == "unpaid"]
         for bill in self.app.bills_vm.bills:
-            row = Factory.BillRow(
-                focus_id=f"bill:{bill['bill_id']}",
-                **{k: v for k, v in bill.items() if k != "bill_id"},
-            )
+            row = Factory.BillRow(focus_id=f"bill:{bill['bill_id']}")
+            for key, value in bill.items():
+                if key != "bill_id":  # kv-declared properties are set after creation
+                    setattr(row, key, value)
             row.bind(on_press=lambda _w, b=bill["bill_id"]: self.app.controller.choose_bill(b))
             box.add_widget(row)
         if unpaid:

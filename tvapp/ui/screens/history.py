@@ -28,10 +28,10 @@ class HistoryScreen(TvScreen):
         box = self.ids.rows
         box.clear_widgets()
         for payment in self.app.history_vm.payments:
-            row = Factory.PaymentRow(
-                focus_id=f"payment:{payment['key']}",
-                **{k: v for k, v in payment.items() if k != "key"},
-            )
+            row = Factory.PaymentRow(focus_id=f"payment:{payment['key']}")
+            for key, value in payment.items():
+                if key != "key":  # kv-declared properties are set after creation
+                    setattr(row, key, value)
             row.bind(on_press=lambda _w, k=payment["key"]: self.app.controller.show_receipt(k))
             box.add_widget(row)
         Clock.schedule_once(lambda _dt: self.refresh_focus(), 0)

@@ -28,10 +28,10 @@ class HomeScreen(TvScreen):
         grid = self.ids.cards
         grid.clear_widgets()
         for account in self.app.home_vm.accounts:
-            card = Factory.AccountCard(
-                focus_id=f"account:{account['account_id']}",
-                **{k: v for k, v in account.items() if k != "account_id"},
-            )
+            card = Factory.AccountCard(focus_id=f"account:{account['account_id']}")
+            for key, value in account.items():
+                if key != "account_id":  # kv-declared properties are set after creation
+                    setattr(card, key, value)
             card.bind(
                 on_press=lambda _w, a=account["account_id"]: self.app.controller.open_account(a)
             )

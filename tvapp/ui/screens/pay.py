@@ -76,7 +76,7 @@ class ReceiptScreen(TvScreen):
         self.legend = {"red": "History"}
 
     def activate(self) -> None:
-        qr = self.app.pay_vm.receipt.get("qr")
+        qr = self.app.pay_vm.receipt_qr
         self.ids.qr.texture = qr_texture(qr) if qr else None
         self.focus.focused = None  # every receipt starts on Done
 

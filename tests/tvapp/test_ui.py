@@ -1,0 +1,259 @@
+"""The TV app driven headless with remote keys against the real gateway, daemon and dongle.
+
+The tests share one app and one household (Kivy allows one window per process) and run in
+file order: the PIN-blocking test is last because it blocks the household's dongle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.tvapp.driver import AppDriver
+from tests.tvapp.netcut import NetworkCut
+from tests.tvapp.world import World
+
+ENTER = 13
+pytestmark = pytest.mark.timeout(300)
+
+
+def _home(tv: AppDriver) -> dict[str, Any]:
+    tv.press("home")
+    return tv.wait_screen("home")
+
+
+def _electricity(tv: AppDriver) -> str:
+    account = tv.app.home_vm.accounts[0]
+    assert account["utility"] == "electricity"
+    return f"account:{account['account_id']}"
+
+
+def _open_account_with_unpaid_bill(tv: AppDriver) -> dict[str, Any]:
+    """Home -> the first account that still has an unpaid bill, with arrows and OK."""
+    _home(tv)
+    for account in tv.app.home_vm.accounts:
+        if account["amount"]:
+            tv.focus_on(f"account:{account['account_id']}")
+            tv.key(ENTER)
+            return tv.wait_screen("bills")
+    raise AssertionError("the demo household has no unpaid bill left")
+
+
+def _to_confirm(tv: AppDriver) -> dict[str, Any]:
+    state = _open_account_with_unpaid_bill(tv)
+    assert state["focus"].startswith("bill:")  # lands on the oldest unpaid bill
+    tv.key(ENTER)
+    return tv.wait_screen("confirm")
+
+
+def _journal_states(tv: AppDriver) -> list[str]:
+    return [e.state for e in tv.app.services.journal.entries()]
+
+
+def test_home_lists_accounts_electricity_first_and_dongle_ready(tv: AppDriver) -> None:
+    state = tv.wait_screen("home", timeout=60)
+    _electricity(tv)
+    assert "支付盾已就绪" in state["texts"]
+    assert any(t.startswith("户主：") and "*" in t for t in state["texts"])
+    tv.screenshot("home-zh_CN")
+
+
+def test_focus_reaches_every_control_on_home_bills_confirm(tv: AppDriver) -> None:
+    _home(tv)
+    assert set(tv.paths()) == set(tv.state()["focusables"])
+    _to_confirm(tv)
+    assert set(tv.paths()) == set(tv.state()["focusables"])
+    tv.press("back")
+    state = tv.wait_screen("bills")
+    assert set(tv.paths()) == set(state["focusables"])
+
+
+def test_whole_payment_with_the_remote(tv: AppDriver) -> None:
+    state = _to_confirm(tv)
+    amount = tv.app.pay_vm.amount
+    assert amount.startswith("¥") and amount in state["texts"]
+    tv.type_digits("246")
+    tv.screenshot("confirm-zh_CN")
+    tv.type_digits("813")
+    assert tv.state()["focus"] == "pad:ok"  # a 6th digit moves the focus to Pay
+    tv.key(ENTER)
+    state = tv.wait_screen("receipt")
+    assert "缴费成功" in state["texts"] and amount in state["texts"]
+    assert tv.app.sm.current_screen.ids.qr.texture is not None
+    assert tv.app.pay_vm.receipt_no.startswith("rcp_")
+    assert _journal_states(tv)[0] == "succeeded"
+    tv.screenshot("receipt-zh_CN")
+
+
+def test_paid_bill_shows_as_paid_and_cannot_be_paid_again(tv: AppDriver) -> None:
+    paid = tv.app.services.journal.entries()[0]
+    _home(tv)
+    for account in list(tv.app.home_vm.accounts):
+        tv.app.controller.open_account(account["account_id"])
+        tv.wait_screen("bills")
+        rows = [b for b in tv.app.bills_vm.bills if b["bill_id"] == paid.bill_id]
+        if rows:
+            break
+    row = rows[0]
+    assert row["status"] == "paid"
+    tv.app.sm.current_screen.set_focus(f"bill:{paid.bill_id}")
+    assert tv.press("ok")["screen"] == "bills"
+
+
+def test_wrong_pin_says_tries_left_and_the_right_one_still_pays(tv: AppDriver) -> None:
+    _to_confirm(tv)
+    tv.type_digits("135792")
+    tv.key(ENTER)
+    state = tv.wait_screen("confirm")
+    assert "密码错误，还可以试 2 次" in state["texts"]
+    tv.screenshot("confirm-wrong-pin-zh_CN")
+    tv.type_digits("246813")
+    tv.key(ENTER)
+    tv.wait_screen("receipt")
+
+
+def test_on_screen_pad_types_the_pin_with_arrows_and_ok(tv: AppDriver) -> None:
+    _to_confirm(tv)
+    for digit in "246813":
+        tv.focus_on(f"pad:{digit}")
+        tv.press("ok")
+    assert tv.app.pay_vm.pin_length == 6
+    tv.press("back")  # Back deletes the last digit first
+    assert tv.app.pay_vm.pin_length == 5
+    tv.focus_on("pad:3")
+    tv.press("ok", "green")  # the green key pays
+    tv.wait_screen("receipt")
+
+
+def test_network_cut_after_signing_is_resubmitted_when_it_returns(
+    tv: AppDriver, network: NetworkCut
+) -> None:
+    _to_confirm(tv)
+    network.cut()
+    try:
+        tv.type_digits("246813")
+        tv.key(ENTER)
+        state = tv.wait_screen("state")
+        assert state["state"] == "pending"
+        signed = tv.app.services.journal.unconfirmed()
+        assert len(signed) == 1
+        counter = tv.app.services.dongle.client.info().counter
+        tv.screenshot("state-pending-zh_CN")
+        state = tv.press("ok")  # Home: the accounts cannot load while the network is down
+        state = tv.wait_for(lambda s: s["state"] == "network_down", "the network-down screen")
+        assert "无法连接支付平台" in state["texts"]
+        tv.screenshot("state-network-down-zh_CN")
+        tv.app.controller.open_history()
+        state = tv.wait_screen("history")
+        assert "等待网络" in state["texts"]  # offline history from the journal
+        tv.screenshot("history-offline-zh_CN")
+    finally:
+        network.restore()
+    tv.wait_for(
+        lambda _s: not tv.app.services.journal.unconfirmed(), "the resubmission", timeout=30
+    )
+    entry = tv.app.services.journal.get(signed[0].local_id)
+    assert entry.state == "succeeded"
+    # Resubmitted, not signed again: the dongle's counter did not move.
+    assert tv.app.services.dongle.client.info().counter == counter
+
+
+def test_language_switch_rerenders_live(tv: AppDriver) -> None:
+    _home(tv)
+    tv.press("yellow")  # the legend's Settings key
+    tv.wait_screen("settings")
+    assert set(tv.paths()) == set(tv.state()["focusables"])
+    tv.focus_on("lang:zh_TW")
+    state = tv.press("ok")
+    assert "設定" in state["texts"] and "语言" not in state["texts"]
+    assert state["focus"] == "lang:zh_TW"
+    tv.screenshot("settings-zh_TW")
+    tv.focus_on("lang:en")
+    state = tv.press("ok")
+    assert "Settings" in state["texts"] and "Language" in state["texts"]
+    tv.focus_on("lang:zh_CN")
+    state = tv.press("ok")
+    assert "设置" in state["texts"]
+
+
+def test_binding_an_already_bound_account_is_refused_in_words(tv: AppDriver) -> None:
+    _home(tv)
+    tv.app.controller.open_settings()
+    tv.wait_screen("settings")
+    tv.type_digits("9139099603")  # the household's own electricity account, bound already
+    tv.focus_on("bind:submit")
+    tv.press("ok")
+    tv.wait_for(lambda s: "该户号已经绑定" in s["texts"], "the refusal")
+    assert tv.app.settings_vm.bind_number == "9139099603"  # kept, to correct and retry
+
+
+def test_binding_an_account_by_typing_its_number(tv: AppDriver, world: World) -> None:
+    _home(tv)
+    before = len(tv.app.home_vm.accounts)
+    tv.app.controller.open_settings()
+    tv.wait_screen("settings")
+    tv.focus_on("bind:number")
+    while tv.app.settings_vm.bind_number:
+        tv.press("back")  # Back deletes digits while the number is focused
+    tv.focus_on("utility:electricity")
+    tv.press("ok")
+    tv.type_digits(world.extra_account_no)
+    tv.press("yellow")  # the legend's bind key
+    state = tv.wait_for(lambda s: "账户已绑定" in s["texts"], "the binding")
+    tv.screenshot("settings-bound-zh_CN")
+    assert "账户已绑定" in state["texts"]
+    tv.wait_for(lambda _s: len(tv.app.home_vm.accounts) == before + 1, "the new account")
+
+
+def test_back_never_exits_by_accident(tv: AppDriver) -> None:
+    _home(tv)
+    state = tv.press("back")
+    assert state["screen"] == "exit" and state["focus"] == "stay"
+    tv.screenshot("exit-zh_CN")
+    assert tv.press("back")["screen"] == "home"
+    tv.press("back")
+    assert tv.press("ok")["screen"] == "home"  # OK on the pre-selected "Stay"
+
+
+def test_unplugged_dongle_shows_insert_screen_and_payment_resumes(
+    tv: AppDriver, world: World
+) -> None:
+    _to_confirm(tv)
+    tv.type_digits("2468")
+    world.cable.control().unplug(world.serial)
+    state = tv.wait_for(lambda s: s["state"] == "no_dongle", "the no-dongle screen")
+    assert "请插入支付盾" in state["texts"]
+    tv.screenshot("state-no-dongle-zh_CN")
+    open_entry = tv.app.services.journal.entries()[0]
+    assert open_entry.state == "created"
+    world.cable.control().plug(world.serial)
+    tv.wait_screen("home", timeout=30)
+    _to_confirm(tv)
+    tv.type_digits("246813")
+    tv.key(ENTER)
+    tv.wait_screen("receipt")
+    # The same journaled payment was finished: no second payment for that bill.
+    entries = [e for e in tv.app.services.journal.entries() if e.bill_id == open_entry.bill_id]
+    assert [(e.local_id, e.state) for e in entries] == [(open_entry.local_id, "succeeded")]
+
+
+def test_keys_pressed_fast_and_during_loading_keep_the_app_consistent(tv: AppDriver) -> None:
+    _home(tv)
+    for action in ["ok", "back", "down", "ok", "left", "home", "right", "ok", "back"] * 5:
+        tv.app.press(action)
+    state = tv.wait_for(lambda s: not tv.app.controller.worker.busy, "quiet")
+    assert state["focus"] in state["focusables"]
+
+
+def test_three_wrong_pins_block_the_dongle(tv: AppDriver) -> None:
+    for _ in range(2):
+        _to_confirm(tv)
+        tv.type_digits("135792")
+        tv.key(ENTER)
+        tv.wait_screen("confirm")
+    tv.type_digits("135792")
+    tv.key(ENTER)
+    state = tv.wait_for(lambda s: s["state"] == "pin_blocked", "the blocked screen")
+    assert "请联系电信工作人员解锁" in " ".join(state["texts"])
+    tv.screenshot("state-pin-blocked-zh_CN")
