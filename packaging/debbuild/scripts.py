@@ -21,10 +21,31 @@ from pathlib import Path
 
 _LIB = Path(__file__).resolve().parent.parent / "lib" / "{libname}"
 sys.path[:0] = [str(_LIB), str(_LIB / "vendor")]
+# Where the modules this package takes from Debian come from (its Depends).
+_DEBIAN = {debian_modules!r}
 
-from {module} import {attr}  # noqa: E402
 
-sys.exit({call}())
+def _fail(error: str, status: int) -> int:
+    print(f"{script}: event=fatal error=\\"{{error}}\\"", file=sys.stderr)
+    return status
+
+
+# One line naming the problem, not a traceback: the journal shows it as the reason and
+# the unit's restart limits stop there. 69 (EX_UNAVAILABLE, a missing dependency) is in
+# the units' RestartPreventExitStatus; 74 (EX_IOERR) is retried a few times.
+try:
+    from {module} import {attr}
+
+    status = {call}()
+except ModuleNotFoundError as exc:
+    top = (exc.name or "?").split(".")[0]
+    fix = "install " + _DEBIAN[top] if top in _DEBIAN else "reinstall {package}"
+    status = _fail(f"missing Python module {{top}}: {{fix}}", 69)
+except OSError as exc:
+    where = f": {{exc.filename}}" if exc.filename else ""
+    hint = "check that path's owner and mode" if exc.filename else "check the system"
+    status = _fail(f"{{exc.strerror or exc}}{{where}}: {{hint}}", 74)
+sys.exit(status)
 '''
 
 
@@ -34,7 +55,9 @@ def entry_points(pyproject: Path) -> dict[str, str]:
     return dict(data.get("project", {}).get("scripts", {}))
 
 
-def launcher(script: str, entry_point: str, package: str, libdir: str) -> str:
+def launcher(
+    script: str, entry_point: str, package: str, libdir: str, debian_modules: dict[str, str]
+) -> str:
     """Source of the launcher for ``script`` (entry point "module:attr[.attr]")."""
     module, _, attr = entry_point.partition(":")
     if not module or not attr:
@@ -47,6 +70,7 @@ def launcher(script: str, entry_point: str, package: str, libdir: str) -> str:
         module=module.strip(),
         attr=head,
         call=attr.strip(),
+        debian_modules=dict(sorted(debian_modules.items())),
     )
 
 

@@ -34,6 +34,16 @@ def _source(repo: Path, relative: str) -> Path:
     return path
 
 
+def _expand(repo: Path, src: str, dest: str) -> list[tuple[Path, str]]:
+    """(source, destination) pairs: a glob ``src`` goes into the directory ``dest``."""
+    if "*" not in src:
+        return [(_source(repo, src), dest)]
+    matches = sorted(p for p in repo.glob(src) if p.is_file())
+    if not matches:
+        raise MissingInput(f"nothing matches {src}: the package cannot be built without it")
+    return [(path, f"{dest.rstrip('/')}/{path.name}") for path in matches]
+
+
 def _install(source: Path, root: Path, dest: str) -> None:
     target = root / dest.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,14 +104,17 @@ def stage_package(spec: PackageSpec, repo: Path, root: Path, changelog: Path) ->
         python.scripts, python.packages, scripts.entry_points(repo / "pyproject.toml")
     )
     for script, entry_point in points.items():
-        text = scripts.launcher(script, entry_point, spec.name, python.dir)
+        text = scripts.launcher(
+            script, entry_point, spec.name, python.dir, resolution.debian_modules
+        )
         _write(root, f"/usr/bin/{script}", text)
 
     conffiles = []
     for item in spec.files:
-        _install(_source(repo, item.src), root, item.dest)
-        if item.conffile:
-            conffiles.append(item.dest)
+        for source, dest in _expand(repo, item.src, item.dest):
+            _install(source, root, dest)
+            if item.conffile:
+                conffiles.append(dest)
     for unit in spec.systemd.units:
         source = _source(repo, unit)
         _install(source, root, f"{UNIT_DIR}/{source.name}")

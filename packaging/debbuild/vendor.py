@@ -31,6 +31,7 @@ class VendoredDist:
 @dataclass(frozen=True, slots=True)
 class Resolution:
     debian_depends: tuple[str, ...]
+    debian_modules: dict[str, str]  # top-level import name -> Debian package providing it
     vendored: tuple[metadata.Distribution, ...]
 
 
@@ -58,10 +59,21 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
     return names
 
 
+def _top_level_modules(dist: metadata.Distribution) -> set[str]:
+    names = set()
+    for entry in dist.files or []:
+        first = Path(str(entry)).parts[0]
+        if first == ".." or first.endswith((".dist-info", ".data")) or first == "__pycache__":
+            continue
+        names.add(first.split(".")[0])
+    return names
+
+
 def resolve(requirements: tuple[str, ...], debian: dict[str, str]) -> Resolution:
     """Split the closure of ``requirements`` into Debian packages and distributions to vendor."""
     debian_by_name = {normalize(k): v for k, v in debian.items()}
     depends: list[str] = []
+    modules: dict[str, str] = {}
     vendored: dict[str, metadata.Distribution] = {}
     pending = list(requirements)
     while pending:
@@ -69,6 +81,8 @@ def resolve(requirements: tuple[str, ...], debian: dict[str, str]) -> Resolution
         if name in debian_by_name:
             if debian_by_name[name] not in depends:
                 depends.append(debian_by_name[name])
+                for module in _top_level_modules(_distribution(name)):
+                    modules[module] = debian_by_name[name]
             continue
         if name in vendored:
             continue
@@ -76,7 +90,9 @@ def resolve(requirements: tuple[str, ...], debian: dict[str, str]) -> Resolution
         vendored[name] = dist
         pending.extend(_requirements(dist))
     ordered = tuple(vendored[k] for k in sorted(vendored))
-    return Resolution(debian_depends=tuple(sorted(depends)), vendored=ordered)
+    return Resolution(
+        debian_depends=tuple(sorted(depends)), debian_modules=modules, vendored=ordered
+    )
 
 
 def is_compiled(path: Path) -> bool:
