@@ -6,6 +6,10 @@ Whatever stopped a run, a dongle must never be active at the gateway while unusa
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -15,7 +19,7 @@ from dongle import pin_client
 from dongle.model import DongleEvent
 from dongle.staff.provision import STEPS, Step
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
-from tests.staff.harness import Bench
+from tests.staff.harness import PIN, ROOT, Bench
 
 HOOK = "TVPAY_STAFF_FAIL_AFTER"
 
@@ -136,4 +140,30 @@ def test_gateway_stopped_before_activation_then_rerun_resumes(bench: Bench) -> N
     rerun = bench.provision(serial, household)
     assert rerun.rc == 0, rerun.stderr
     assert rerun.json["resumed"] is True
+    assert bench.open_session(serial).status_code == 201
+
+
+def test_real_ctrl_c_in_the_middle_then_rerun_finishes(bench: Bench) -> None:
+    serial, household = bench.take(), bench.household()
+    command = [sys.executable, "-m", "dongle.staff.cli", "--json", "provision"]
+    command += ["--account", household, "--pin", PIN, "--serial", serial]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=bench.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "step=check_genuine" in line:  # the dongle is genuine: now it is about to change
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout
+    assert json.loads(stdout)["error"]["kind"] == "interrupted"
+    assert_consistent(bench, serial)
+    rerun = bench.provision(serial, household)
+    assert rerun.rc == 0, rerun.stderr
     assert bench.open_session(serial).status_code == 201
