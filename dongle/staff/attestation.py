@@ -106,9 +106,10 @@ def verify_attestation(
     anchor = next((ca for ca in cas if _issued_by(chain[-1], ca)), None)
     if anchor is None:
         raise NotGenuine(
-            f"dongle {serial} was not made by a trusted manufacturer: its attestation is "
-            f"signed by '{chain[-1].issuer.rfc4514_string()}', which is not a configured "
-            "manufacturer CA; set the dongle aside and report it (or check --manufacturer-ca)"
+            f"dongle {serial} was not made by a trusted manufacturer: its attestation chain "
+            f"ends at a CA named '{chain[-1].issuer.rfc4514_string()}' whose key is not that of "
+            "any configured manufacturer CA; set the dongle aside and report it (or check "
+            "--manufacturer-ca)"
         )
     leaf = chain[0]
     names = leaf.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -124,7 +125,6 @@ def run_batch(args: argparse.Namespace, ctx: Context) -> int:
         table = Table("line")
         for name in ("serial", "account", "status", "key rev", "PUK", "PIN"):
             table.add_column(name, no_wrap=True)  # codes are copied by hand: never split them
-        table.add_column("error", overflow="fold")
         for r in results:
             style = STATUS_STYLE.get(r.status, "")
             table.add_row(
@@ -135,9 +135,11 @@ def run_batch(args: argparse.Namespace, ctx: Context) -> int:
                 "" if r.key_rev is None else str(r.key_rev),
                 r.puk or "",
                 r.pin or "",
-                r.error or "",
             )
         console.print(table)
+        for r in results:
+            if r.error:  # below the table: a sentence is unreadable in a narrow column
+                console.print(f"line {r.row.line} ({r.serial or 'no dongle'}): {escape(r.error)}")
         console.print(
             f"{ok} of {len(results)} dongles provisioned in {seconds:.1f} s. Results with the "
             f"PUKs (and generated PINs) are in {written} (readable only by you): hand each "
