@@ -70,8 +70,9 @@ class StaffGateway:
         self._timeout = timeout
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
-        if ca_file:
-            self._session.verify = ca_file
+        # Passed with each request: requests lets REQUESTS_CA_BUNDLE override a Session's own
+        # ``verify``, which would silently ignore --ca-file.
+        self._verify: str | bool = ca_file or True
 
     def close(self) -> None:
         self._session.close()
@@ -89,6 +90,7 @@ class StaffGateway:
                 self.url + API + path,
                 json=body if method == "POST" else None,
                 timeout=self._timeout,
+                verify=self._verify,
             )
         except requests.exceptions.SSLError as exc:
             raise GatewayUnreachable(

@@ -32,6 +32,7 @@ import requests
 from dongle import pin_client
 from dongle.client import DaemonClient
 from emulator.firmware.factory import load_or_create_ca, manufacture
+from emulator.stack.tls import TlsMaterial
 from tests.fixtures.dongles import CableProcess, running_cable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,21 +79,14 @@ class Gateway:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self) -> None:
-        """Serve on a free port; the URL changes on every start."""
+    def start(self, tls: TlsMaterial | None = None) -> None:
+        """Serve on a free port (HTTPS with ``tls``); the URL changes on every start."""
+        command = [sys.executable, "-m", "gateway.cli", "--state-dir", str(self.state_dir)]
+        command += ["serve", "--host", "127.0.0.1", "--port", "0"]
+        if tls is not None:
+            command += ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "--state-dir",
-                str(self.state_dir),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ],
+            command,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -9,8 +9,9 @@ import uuid
 import pytest
 
 from dongle import pin_client
+from emulator.stack.tls import ensure_tls
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
-from tests.staff.harness import PIN, Bench
+from tests.staff.harness import PIN, Bench, Gateway
 
 
 def provisioned(bench: Bench, household: str | None = None) -> tuple[str, str, str]:
@@ -215,3 +216,32 @@ def test_unknown_command_is_a_usage_error(bench: Bench) -> None:
     result = bench.tool("--json", "frobnicate")
     assert result.rc == 2
     assert result.json["error"]["kind"] == "usage"
+
+
+def test_gateway_over_tls_needs_its_ca_file(bench: Bench, tmp_path) -> None:
+    tls = ensure_tls(tmp_path / "tls")
+    secure = Gateway(bench.gateway.state_dir, bench.gateway.token)
+    secure.start(tls)
+    try:
+        assert secure.url.startswith("https://")
+        serial = bench.take()
+        args = ("--json", "revoke", "--serial", serial, "--reason", "lost")
+        untrusted = bench.tool(*args, env=bench.env(TVPAY_GATEWAY_URL=secure.url))
+        assert untrusted.rc == 4
+        assert "--ca-file" in untrusted.json["error"]["message"]
+        trusted = bench.tool(
+            "--ca-file", str(tls.ca_cert), *args, env=bench.env(TVPAY_GATEWAY_URL=secure.url)
+        )
+        assert trusted.rc == 4  # reached the gateway: it does not know this dongle
+        assert trusted.json["error"]["kind"] == "gateway_refused", trusted.stdout
+    finally:
+        secure.stop()
+
+
+def test_a_dongle_held_by_another_program_is_busy_and_untouched(bench: Bench) -> None:
+    serial = bench.take()
+    with bench.daemon.client() as other, other.acquire(serial):
+        result = bench.provision(serial, bench.household())
+    assert result.rc == 3
+    assert "held by bench-test" in result.json["error"]["message"]
+    assert bench.info(serial).state == "factory"
