@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from gateway.api.app import create_app
 from gateway.config import GatewayConfig, load_config
@@ -80,7 +81,6 @@ def serve(
     uv_config = uvicorn.Config(
         "gateway.server:app_from_env", factory=True, workers=workers, **common
     )
-    server = uvicorn.Server(uv_config)
     print(f"gateway listening on {url}", flush=True)
-    uvicorn.supervisors.Multiprocess(uv_config, target=server.run, sockets=[sock]).run()
+    Multiprocess(uv_config, sockets=[sock]).run()
     return 0

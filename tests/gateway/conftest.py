@@ -3,12 +3,7 @@ real gateway served over HTTP on a free port, for each database backend."""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,48 +19,17 @@ from gateway.config import GatewayConfig
 from gateway.context import GatewayContext, build_context
 from gateway.keys import ensure_keys
 from tests.gateway.helpers import GatewayUnderTest, Manufacturer, wait_until
-
-_PG_BINARIES = "/usr/lib/postgresql/*/bin"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _as_postgres(*cmd: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True)
+from tests.gateway.pgcluster import PostgresMissing, pg_cluster
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL cluster for this test session (loopback, free port), stopped at the end."""
-    found = sorted(glob.glob(f"{_PG_BINARIES}/initdb"))
-    if not found:
-        pytest.fail(
-            "PostgreSQL server binaries are missing (no /usr/lib/postgresql/*/bin/initdb): run "
-            "'make test' as root, or 'apt-get install postgresql'",
-            pytrace=False,
-        )
-    bindir = Path(found[-1]).parent
-    workdir = tempfile.mkdtemp(prefix="tvpay-pg-")
-    shutil.chown(workdir, "postgres", "postgres")
-    data = os.path.join(workdir, "data")
-    port = _free_port()
-    _as_postgres(str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=on "
-        "-c max_connections=200 -c shared_buffers=64MB"
-    )
-    _as_postgres(
-        str(bindir / "pg_ctl"), "-D", data, "-o", options, "-w", "-l", f"{workdir}/log", "start"
-    )
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        _as_postgres(str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(workdir, ignore_errors=True)
+        with pg_cluster() as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def fresh_database_url(request: pytest.FixtureRequest, backend: str, tmp: Path) -> str:
