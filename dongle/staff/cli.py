@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dongle.staff import cmd_admin, cmd_batch, cmd_device, cmd_pin, cmd_provision, log
 from dongle.staff.config import load_config
 from dongle.staff.context import Context
-from dongle.staff.errors import EXIT_USAGE, Interrupted, StaffError, UsageError
+from dongle.staff.errors import Interrupted, StaffError, UsageError
 from dongle.staff.output import Output
 
 Command = Callable[[argparse.Namespace, Context], int]
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wait_option(p)
 
-    pin = command("pin", _pin_usage, "change or unblock a dongle's PIN")
+    pin = sub.add_parser("pin", help="change or unblock a dongle's PIN")
     pin_sub = pin.add_subparsers(
         dest="pin_command", metavar="ACTION", required=True, parser_class=_Parser
     )
@@ -173,10 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("doctor_args", nargs=argparse.REMAINDER)
     return parser
-
-
-def _pin_usage(args: argparse.Namespace, ctx: Context) -> int:
-    raise UsageError("say 'pin change' or 'pin unblock'")
 
 
 def _doctor(args: argparse.Namespace, ctx: Context) -> int:
@@ -215,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StaffError as exc:
         error = exc
     out.failure(error)
-    return error.exit_code if error.exit_code else EXIT_USAGE
+    return error.exit_code
 
 
 def entry() -> None:

@@ -24,7 +24,7 @@ def run_change(args: argparse.Namespace, ctx: Context) -> int:
     old = prompt.secret("current PIN")
     new = checked_pin(prompt.new_secret("new PIN"))
     try:
-        with translated():
+        with translated(), ctx.daemon().acquire(serial):  # no other PIN command in between
             pin_client.change_pin(ctx.daemon(), old, new, serial)
     except DongleProblem as exc:
         cause = exc.__cause__
@@ -48,7 +48,7 @@ def run_unblock(args: argparse.Namespace, ctx: Context) -> int:
     puk = prompt.secret("PUK")
     new = checked_pin(prompt.new_secret("new PIN"))
     try:
-        with translated():
+        with translated(), ctx.daemon().acquire(serial):
             pin_client.unblock_pin(ctx.daemon(), puk, new, serial)
     except DongleProblem as exc:
         cause = exc.__cause__

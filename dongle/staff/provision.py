@@ -163,7 +163,7 @@ class Provisioning:
             return self._run()
         except KeyboardInterrupt:
             cause: StaffError = Interrupted(
-                f"interrupted during step {self._step}: rerun the same command to resume "
+                f"interrupted at step {self._step}: rerun the same command to resume "
                 "or restart cleanly"
             )
         except StaffError as exc:
