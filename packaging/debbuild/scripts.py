@@ -26,7 +26,8 @@ _DEBIAN = {debian_modules!r}
 
 
 def _fail(error: str, status: int) -> int:
-    print(f"{script}: event=fatal error=\\"{{error}}\\"", file=sys.stderr)
+    # sys.__stderr__: Kivy replaces sys.stderr with a logger that would print it twice.
+    print(f"{script}: event=fatal error=\\"{{error}}\\"", file=sys.__stderr__)
     return status
 
 

@@ -73,4 +73,6 @@ def strip(objects: tuple[Path, ...]) -> None:
 
 
 def build_deb(stage: Path, out: Path) -> None:
-    run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(out)])
+    # xz level 1: a sixth of level 6's time for a 15% bigger gateway package (mostly the
+    # vendored compiled extensions), which keeps the package checks in make test quick.
+    run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z1", "--build", str(stage), str(out)])
