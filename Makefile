@@ -37,3 +37,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info test-output
+
+# Debian packages tvpay-box and tvpay-gateway into build/deb/, offline (packaging/build_deb.py).
+deb: setup
+	$(PY) packaging/build_deb.py --out build/deb
