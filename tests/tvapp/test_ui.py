@@ -246,6 +246,54 @@ def test_keys_pressed_fast_and_during_loading_keep_the_app_consistent(tv: AppDri
     assert state["focus"] in state["focusables"]
 
 
+def _visit(tv: AppDriver, screen: str, name: str) -> None:
+    """On ``screen``: the arrows reach every control; save its screenshot as ``name``."""
+    state = tv.wait_screen(screen)
+    assert set(tv.paths()) == set(state["focusables"]), screen
+    assert state["focus"] in state["focusables"]  # something is always focused
+    tv.screenshot(name)
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "zh_TW", "en"])
+def test_every_screen_in_every_language(tv: AppDriver, network: NetworkCut, language: str) -> None:
+    _home(tv)
+    tv.app.controller.switch_language(language)
+    _visit(tv, "home", f"home-{language}")
+    _open_account_with_unpaid_bill(tv)
+    _visit(tv, "bills", f"bills-{language}")
+    tv.key(ENTER)
+    _visit(tv, "confirm", f"confirm-{language}")
+    tv.press("red")  # cancel: back to the bills, nothing signed
+    tv.wait_screen("bills")
+    tv.app.controller.open_history()
+    _visit(tv, "history", f"history-{language}")
+    paid = next(k for k in tv.state()["focusables"] if k.startswith("payment:"))
+    tv.focus_on(paid)
+    tv.press("ok")
+    _visit(tv, "receipt", f"receipt-{language}")
+    _home(tv)
+    tv.press("yellow")
+    _visit(tv, "settings", f"settings-{language}")
+    _home(tv)
+    tv.press("back")
+    _visit(tv, "exit", f"exit-{language}")
+    tv.press("ok")
+    network.cut()
+    try:
+        tv.press("green")  # refresh while the network is down
+        tv.wait_for(lambda s: s["state"] == "network_down", "the network-down screen")
+        _visit(tv, "state", f"state-network-down-{language}")
+    finally:
+        network.restore()
+    tv.press("ok")  # Retry
+    tv.wait_screen("home")
+    tv.app.pay_vm.step = "signing"
+    tv.app.controller.show("progress")  # the signing step itself is too quick to catch
+    tv.screenshot(f"progress-{language}")
+    tv.app.controller.go_home()
+    tv.app.controller.switch_language("zh_CN")
+
+
 def test_three_wrong_pins_block_the_dongle(tv: AppDriver) -> None:
     for _ in range(2):
         _to_confirm(tv)

@@ -24,26 +24,31 @@ from tests.fixtures.dongles import TEST_PIN, CableProcess, running_cable
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
-EXTRA_ACCOUNT_NO = "8800123456"
+EXTRA_ACCOUNT_NO = "8800123456"  # bound by the UI tests
+SERVICE_ACCOUNT_NO = "7700123456"  # bound by the service-level tests
 
 
 def extra_bills(holder_name: str) -> list[dict[str, Any]]:
-    """An electricity account in the household's name that is not bound yet, with unpaid bills."""
+    """Accounts in the household's name, not bound yet, each with eight unpaid bills."""
     return [
         {
-            "biller_code": "TEST-POWER",
-            "biller_name": "测试供电公司",
-            "utility": "electricity",
-            "account_no": EXTRA_ACCOUNT_NO,
+            "biller_code": code,
+            "biller_name": name,
+            "utility": utility,
+            "account_no": number,
             "holder_name": holder_name,
             "address": "杭州市拱墅区建设路45号",
-            "bill_ref": f"TP-{month}",
+            "bill_ref": f"{code}-{month}",
             "period": f"2026-{month:02d}",
             "amount_fen": 10000 + month * 123,
             "currency": "CNY",
             "due_date": f"2026-{month + 1:02d}-15",
             "usage_quantity": 100 + month * 7,
         }
+        for code, name, utility, number in (
+            ("TEST-POWER", "测试供电公司", "electricity", EXTRA_ACCOUNT_NO),
+            ("TEST-WATER", "测试水务公司", "water", SERVICE_ACCOUNT_NO),
+        )
         for month in range(3, 11)
     ]
 

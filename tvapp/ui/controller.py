@@ -267,6 +267,9 @@ class Controller:
     def _accounts_loaded(self, accounts: list[Account]) -> None:
         self.app.vm.loading = False
         self._network_ok()
+        if self.app.sm.current == "state":  # a successful retry ends the error screen
+            self._stack = []
+            self.app.sm.current = "home"
         self._show_accounts(accounts)
         self._count_pending()
 

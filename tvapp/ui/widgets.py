@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kivy.graphics import Color, Rectangle
 from kivy.metrics import dp
-from kivy.properties import BooleanProperty, ListProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
@@ -28,7 +28,9 @@ class Focusable:
 
 
 class FocusButton(Focusable, ButtonBehavior, Label):
-    pass
+    # Buttons grow with their text (translations differ in length) but never below these.
+    min_width = NumericProperty(dp(180))
+    button_height = NumericProperty(dp(60))
 
 
 class FocusCard(Focusable, ButtonBehavior, BoxLayout):

@@ -105,6 +105,8 @@ class TvScreen(Screen):
         while parent is not None and parent is not self:
             if isinstance(parent, ScrollView):
                 parent.scroll_to(widget, padding=10, animate=False)
+                # Apply the scroll now, not next frame: the next arrow must see the new layout.
+                parent.update_from_scroll()
                 return
             parent = parent.parent
 
