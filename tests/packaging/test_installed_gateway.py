@@ -3,6 +3,7 @@ unit's first-start initialisation with the shipped configuration, serving, and b
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 from collections.abc import Iterator
@@ -10,6 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 STARTUP_TIMEOUT = 60.0
 
@@ -30,15 +35,34 @@ def _gateway(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _manufacturer_ca(path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Dongle Manufacturer CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
 @pytest.fixture
 def initialised(gateway_root: Path, tmp_path: Path) -> Iterator[list[str]]:
-    """Global options as the unit passes them, after the unit's ExecStartPre (init) ran."""
-    options = [
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--config",
-        str(gateway_root / "etc/tvpay/gateway.toml"),
-    ]
+    """Global options as the unit passes them, after the unit's ExecStartPre (init) ran with
+    the shipped configuration (its manufacturer CA path pointed at a test CA)."""
+    shipped = (gateway_root / "etc/tvpay/gateway.toml").read_text(encoding="utf-8")
+    ca = _manufacturer_ca(tmp_path / "manufacturer-ca.pem")
+    config = tmp_path / "gateway.toml"
+    config.write_text(shipped.replace("/etc/tvpay/manufacturer-ca.pem", str(ca)), "utf-8")
+    options = ["--state-dir", str(tmp_path / "state"), "--config", str(config)]
     result = _gateway(gateway_root, *options, "init")
     assert result.returncode == 0, result.stderr
     yield options
@@ -84,6 +108,19 @@ def test_installed_gateway_serves_the_api(gateway_root: Path, initialised: list[
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_shipped_config_without_manufacturer_ca_fails_with_one_line(
+    gateway_root: Path, tmp_path: Path
+) -> None:
+    # A fresh install: the operator has not put the manufacturer's CA in place yet.
+    config = gateway_root / "etc/tvpay/gateway.toml"
+    result = _gateway(
+        gateway_root, "--state-dir", str(tmp_path / "s"), "--config", str(config), "init"
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "manufacturer-ca.pem" in lines[0]
 
 
 def test_bad_gateway_setting_fails_with_one_line(gateway_root: Path, tmp_path: Path) -> None:
