@@ -19,7 +19,6 @@ from gateway.api.schemas import (
     ChallengeOut,
     DongleList,
     DongleOut,
-    EmptyRequest,
     HouseholdCreateRequest,
     NonceOut,
     RebindRequest,
@@ -63,7 +62,7 @@ def get_household(household_no: HouseholdNoPath, who: StaffAuth, c: Ctx) -> dict
 
 
 @router.post("/attestation-nonce", response_model=NonceOut)
-def attestation_nonce(body: EmptyRequest, who: StaffAuth, c: Ctx) -> dict[str, Any]:
+def attestation_nonce(who: StaffAuth, c: Ctx) -> dict[str, Any]:
     row = c.db.write(lambda s: challenges.issue(s, "attest", c.config.payment_ttl_seconds))
     return {"nonce": b64(row.challenge), "expires_at": iso(row.expires_at)}
 
@@ -83,9 +82,7 @@ def register(body: RegisterRequest, who: StaffAuth, c: Ctx) -> dict[str, Any]:
 
 
 @router.post("/dongles/{dongle_id}/activation-challenge", response_model=ChallengeOut)
-def activation_challenge(
-    dongle_id: DongleIdPath, body: EmptyRequest, who: StaffAuth, c: Ctx
-) -> dict[str, Any]:
+def activation_challenge(dongle_id: DongleIdPath, who: StaffAuth, c: Ctx) -> dict[str, Any]:
     challenge, timestamp, expires_at = c.db.write(
         lambda s: registry.activation_challenge(s, dongle_id, c.config.challenge_ttl_seconds)
     )

@@ -92,10 +92,6 @@ class AuthorizeRequest(Strict):
     signature: Signature
 
 
-class EmptyRequest(Strict):
-    pass
-
-
 class HouseholdCreateRequest(Strict):
     household_no: HouseholdNo
     name: Name
