@@ -37,7 +37,7 @@ from tests.fixtures.dongles import CableProcess, running_cable
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = "246813"
-STARTUP = 60.0
+STARTUP = 180.0  # generous: other suites may be loading the 2 cores
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -161,7 +161,7 @@ def start_daemon(directory: Path, cable: CableProcess) -> Daemon:
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(directory / "dongled.log").open("wb"),  # read when start-up fails
         env={**os.environ, "TVPAY_DONGLED_CONFIG": ""},
     )
     daemon = Daemon(socket_path, process)
@@ -175,7 +175,14 @@ def start_daemon(directory: Path, cable: CableProcess) -> Daemon:
         except Exception:
             return False
 
-    wait_until(ready, STARTUP, "the daemon to see every dongle")
+    try:
+        wait_until(ready, STARTUP, "the daemon to see every dongle")
+    except AssertionError:
+        _stop(process)
+        log = (directory / "dongled.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(
+            f"tvpay-dongled did not see every dongle; its log ends:\n{log}"
+        ) from None
     return daemon
 
 

@@ -245,3 +245,46 @@ def test_a_dongle_held_by_another_program_is_busy_and_untouched(bench: Bench) ->
     assert result.rc == 3
     assert "held by bench-test" in result.json["error"]["message"]
     assert bench.info(serial).state == "factory"
+
+
+def test_token_file_is_used_when_no_token_variable_is_set(bench: Bench, tmp_path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(bench.gateway.token + "\n")
+    token_file.chmod(0o600)
+    env = bench.env()
+    del env["TVPAY_STAFF_TOKEN"]
+    result = bench.tool(
+        "--json",
+        "--token-file",
+        str(token_file),
+        "revoke",
+        "--serial",
+        "TVP0000DEAD01",
+        "--reason",
+        "lost",
+        env=env,
+    )
+    assert result.rc == 4
+    assert result.json["error"]["kind"] == "gateway_refused"  # authenticated: unknown dongle
+    assert "staff token" not in result.json["error"]["message"]
+
+
+def test_token_file_readable_by_others_is_refused(bench: Bench, tmp_path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(bench.gateway.token + "\n")
+    token_file.chmod(0o644)
+    env = bench.env()
+    del env["TVPAY_STAFF_TOKEN"]
+    result = bench.tool(
+        "--json",
+        "revoke",
+        "--serial",
+        "TVP0000DEAD01",
+        "--reason",
+        "lost",
+        "--token-file",
+        str(token_file),
+        env=env,
+    )
+    assert result.rc == 2
+    assert "chmod 600" in result.json["error"]["message"]
