@@ -145,6 +145,7 @@ class Daemon:
 
 def start_daemon(directory: Path, cable: CableProcess) -> Daemon:
     socket_path = str(directory / "dongled.sock")
+    log_file = (directory / "dongled.log").open("wb")  # read when start-up fails
     process = subprocess.Popen(
         [
             sys.executable,
@@ -161,9 +162,10 @@ def start_daemon(directory: Path, cable: CableProcess) -> Daemon:
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=(directory / "dongled.log").open("wb"),  # read when start-up fails
+        stderr=log_file,
         env={**os.environ, "TVPAY_DONGLED_CONFIG": ""},
     )
+    log_file.close()  # the daemon has its own copy
     daemon = Daemon(socket_path, process)
 
     def ready() -> bool:
