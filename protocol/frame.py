@@ -18,11 +18,11 @@ instead of waiting for a bogus length's worth of bytes and swallowing the good f
 
 from __future__ import annotations
 
-import binascii
 import enum
 import struct
-import zlib
-from dataclasses import dataclass
+from binascii import crc_hqx
+from typing import NamedTuple
+from zlib import crc32
 
 from protocol import LINK_VERSION
 from protocol.errors import (
@@ -58,38 +58,60 @@ class FrameFlag(enum.IntFlag):
     RETRANSMIT = 0x01  # the host resends a request it got no answer to
 
 
-# Lookup by code without the cost of calling the enum (the decoder is on the hot path).
-_FRAME_TYPES = {int(t): t for t in FrameType}
+# Lookup by code without the cost of calling the enum (the decoder is on the hot path): every
+# byte value indexes it, None for codes that are not frame types.
+_FRAME_TYPES = tuple({int(t): t for t in FrameType}.get(code) for code in range(256))
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    """One intact frame. A tuple because the decoder makes one per frame and a tuple is the
+    cheapest immutable record Python builds; equality is still only between frames."""
+
     type: FrameType
     seq: int
     payload: bytes
     flags: int = 0
     version: int = LINK_VERSION
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Frame and tuple.__eq__(self, other)
 
-def _header_check(header: bytes | bytearray | memoryview) -> int:
-    return binascii.crc_hqx(header, 0xFFFF)
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+
+# A checked header's fields: type, seq, flags, version, payload length.
+_Head = tuple[FrameType, int, int, int, int]
+
+# Builds a Frame from its five fields without the keyword-argument handling of Frame(...):
+# the decoder always has all five, already checked.
+_new_tuple = tuple.__new__
+_pack_header = HEADER.pack
+_pack_check = _HCHECK.pack
+_pack_crc = _CRC.pack
+_unpack_header = _HEADER_WITH_CHECK.unpack_from
+_unpack_crc = _CRC.unpack_from
+_CHECKED = HEADER.size  # the header bytes its check covers
 
 
 def encode_frame(
     ftype: FrameType, seq: int, payload: bytes, flags: int = 0, version: int = LINK_VERSION
 ) -> bytes:
     """Encode one frame. Raises FrameLengthError when the payload exceeds MAX_PAYLOAD."""
-    if len(payload) > MAX_PAYLOAD:
+    length = len(payload)
+    if length > MAX_PAYLOAD:
         raise FrameLengthError(
-            f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte frame limit; "
+            f"payload of {length} bytes exceeds the {MAX_PAYLOAD}-byte frame limit; "
             "split the data across several commands"
         )
     if not 0 <= seq <= 0xFF:
         raise ValueError(f"sequence number {seq} is outside 0..255")
-    header = HEADER.pack(MAGIC, version, ftype, flags, seq, len(payload))
-    head = header + _HCHECK.pack(_header_check(header))
-    body = head + payload
-    return body + _CRC.pack(zlib.crc32(body))
+    header = _pack_header(MAGIC, version, ftype, flags, seq, length)
+    head = header + _pack_check(crc_hqx(header, 0xFFFF))
+    # The CRC-32 runs on over head then payload, so head + payload is built only once.
+    return b"".join((head, payload, _pack_crc(crc32(payload, crc32(head)))))
 
 
 class FrameDecoder:
@@ -105,8 +127,10 @@ class FrameDecoder:
         self._limit = HEADER_SIZE + max_payload + CRC_SIZE
         self._version = version
         self._buf = bytearray()
-        # Length of the frame whose valid header heads the buffer; until that many bytes are in,
-        # there is nothing to parse again (a long frame arrives in many 64-byte packets).
+        # The checked header heading the buffer while its frame is incomplete, and that frame's
+        # length: until that many bytes are in there is nothing to parse again (a long frame
+        # arrives in many 64-byte packets), and then only its CRC is left to check.
+        self._head: _Head | None = None
         self._pending = 0
         self.discarded = 0  # bytes dropped while looking for a start marker
 
@@ -116,22 +140,67 @@ class FrameDecoder:
 
     def reset(self) -> None:
         self._buf.clear()
+        self._head = None
         self._pending = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame | FrameError]:
+        buf = self._buf
+        if not buf and type(data) is bytes and len(data) >= HEADER_SIZE:
+            # Fast path for a transfer, or the first packet of one, that starts with a good
+            # header: parse it straight from the chunk instead of copying it into the buffer.
+            # The same checks as _check_header, without building an error: anything that fails
+            # one, or a chunk holding more than one frame, takes the general path, which reports.
+            magic, version, ftype, flags, seq, length, check = _unpack_header(data)
+            frame_type = _FRAME_TYPES[ftype]
+            if (
+                magic == MAGIC
+                and check == crc_hqx(data[:_CHECKED], 0xFFFF)
+                and version == self._version
+                and length <= self._max_payload
+                and frame_type is not None
+            ):
+                end = HEADER_SIZE + length
+                total = end + CRC_SIZE
+                if len(data) == total:
+                    if _unpack_crc(data, end)[0] == crc32(data[:end]):
+                        payload = data[HEADER_SIZE:end]
+                        return [_new_tuple(Frame, (frame_type, seq, payload, flags, version))]
+                elif len(data) < total:
+                    buf += data
+                    self._head = (frame_type, seq, flags, version, length)
+                    self._pending = total
+                    return []
         out: list[Frame | FrameError] = []
-        if len(data) <= self._limit - len(self._buf):  # the usual case: one USB packet
-            self._buf += data
-            if len(self._buf) >= self._pending:
+        if len(data) <= self._limit - len(buf):  # the usual case: one USB packet
+            buf += data
+            if len(buf) >= self._pending:
                 self._drain(out)
             return out
         view = memoryview(data)
         while view:
-            room = self._limit - len(self._buf)
-            self._buf += view[:room]
+            room = self._limit - len(buf)
+            buf += view[:room]
             view = view[room:]
             self._drain(out)
         return out
+
+    def _check_header(self, data: bytes | bytearray) -> _Head | FrameError:
+        """The fields of the header that starts ``data``, or what is wrong with it."""
+        _, version, ftype, flags, seq, length, check = _unpack_header(data)
+        if check != crc_hqx(data[:_CHECKED], 0xFFFF):
+            return FrameHeaderError("frame header check failed; resynchronising")
+        if version != self._version:
+            return FrameVersionError(
+                f"link version {version} is not supported (want {self._version})"
+            )
+        if length > self._max_payload:
+            return FrameLengthError(
+                f"frame announces {length} payload bytes, limit is {self._max_payload}"
+            )
+        frame_type = _FRAME_TYPES[ftype]
+        if frame_type is None:
+            return FrameTypeError(f"unknown frame type 0x{ftype:02x}")
+        return frame_type, seq, flags, version, length
 
     def _drop(self, count: int) -> None:
         del self._buf[:count]
@@ -139,54 +208,47 @@ class FrameDecoder:
 
     def _drain(self, out: list[Frame | FrameError]) -> None:
         buf = self._buf
-        self._pending = 0
         while True:
-            start = buf.find(MAGIC)
-            if start < 0:
-                # Keep a trailing 'T': it may be the first half of the next marker.
-                keep = 1 if buf[-1:] == MAGIC[:1] else 0
-                self._drop(len(buf) - keep)
-                return
-            if start:
-                self._drop(start)
-            if len(buf) < HEADER_SIZE:
-                return
-            _, version, ftype, flags, seq, length, check = _HEADER_WITH_CHECK.unpack_from(buf)
-            if check != _header_check(buf[: HEADER.size]):
-                self._drop(1)
-                out.append(FrameHeaderError("frame header check failed; resynchronising"))
-                continue
-            if version != self._version:
-                self._drop(1)
-                out.append(
-                    FrameVersionError(
-                        f"link version {version} is not supported (want {self._version})"
-                    )
-                )
-                continue
-            if length > self._max_payload:
-                self._drop(1)
-                out.append(
-                    FrameLengthError(
-                        f"frame announces {length} payload bytes, limit is {self._max_payload}"
-                    )
-                )
-                continue
-            frame_type = _FRAME_TYPES.get(ftype)
-            if frame_type is None:
-                self._drop(1)
-                out.append(FrameTypeError(f"unknown frame type 0x{ftype:02x}"))
-                continue
-            end = HEADER_SIZE + length
-            total = end + CRC_SIZE
+            head = self._head
+            if head is None:
+                start = buf.find(MAGIC)
+                if start < 0:
+                    # Keep a trailing 'T': it may be the first half of the next marker.
+                    keep = 1 if buf[-1:] == MAGIC[:1] else 0
+                    self._drop(len(buf) - keep)
+                    return
+                if start:
+                    self._drop(start)
+                if len(buf) < HEADER_SIZE:
+                    return
+                head = self._check_header(buf)
+                if type(head) is not tuple:
+                    self._drop(1)
+                    out.append(head)
+                    continue
+                self._head = head
+                self._pending = HEADER_SIZE + head[4] + CRC_SIZE
+            total = self._pending
             if len(buf) < total:
-                self._pending = total
                 return
-            (crc,) = _CRC.unpack_from(buf, end)
-            if crc != zlib.crc32(memoryview(buf)[:end]):
+            self._head = None
+            self._pending = 0
+            frame = _frame_at(buf, head)
+            if frame is None:
                 # Drop only the marker: a good frame may start inside the damaged one.
                 self._drop(1)
-                out.append(FrameCrcError(f"CRC mismatch on a {length}-byte frame; resynchronising"))
+                out.append(
+                    FrameCrcError(f"CRC mismatch on a {head[4]}-byte frame; resynchronising")
+                )
                 continue
-            out.append(Frame(frame_type, seq, bytes(buf[HEADER_SIZE:end]), flags, version))
+            out.append(frame)
             del buf[:total]
+
+
+def _frame_at(data: bytes | bytearray, head: _Head) -> Frame | None:
+    """The frame that starts ``data`` under its checked header, or None when its CRC fails."""
+    frame_type, seq, flags, version, length = head
+    end = HEADER_SIZE + length
+    if _unpack_crc(data, end)[0] != crc32(data[:end]):
+        return None
+    return _new_tuple(Frame, (frame_type, seq, bytes(data[HEADER_SIZE:end]), flags, version))

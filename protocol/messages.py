@@ -104,6 +104,8 @@ _ID = struct.Struct(">I")
 _HEAD = struct.Struct(">BI")
 _KEEPALIVE = struct.Struct(">IB")
 MAX_DEPTH = 8
+_EMPTY_MAP = b"\xa0"  # canonical CBOR of {}: most commands and answers carry no parameters
+_WITH_MAP = (FrameType.REQUEST, FrameType.RESPONSE)
 _PLAIN = (bytes, str, bool, int, type(None))
 
 
@@ -142,6 +144,8 @@ Message = Request | Response | Keepalive | Cancel | LinkError
 
 def canonical_cbor(value: Any) -> bytes:
     """Deterministic CBOR encoding: the one byte layout for a given value."""
+    if value == {}:
+        return _EMPTY_MAP
     return cbor2.dumps(value, canonical=True)
 
 
@@ -177,7 +181,7 @@ def _check_plain(value: Any, depth: int = 0) -> None:
 
 def decode_map(data: bytes) -> dict[str, Any]:
     """Decode an untrusted CBOR map of plain values; MessageError for anything else."""
-    if not data:
+    if not data or data == _EMPTY_MAP:
         return {}
     try:
         value = cbor2.loads(
@@ -241,7 +245,7 @@ def decode_message(frame: Frame) -> Message:
     """Decode the message in an intact frame; MessageError when its payload is malformed."""
     payload = frame.payload
     ftype = frame.type
-    if ftype in (FrameType.REQUEST, FrameType.RESPONSE):
+    if ftype in _WITH_MAP:
         if len(payload) < _HEAD.size:
             raise MessageError(
                 f"{ftype.name} payload of {len(payload)} bytes is shorter than its header"

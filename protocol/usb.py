@@ -26,11 +26,14 @@ def packets(frame: bytes, packet_size: int = PACKET_SIZE) -> Iterator[bytes]:
     A transfer ends at the first short packet. When the frame is an exact multiple of the
     packet size, a zero-length packet ends it, so the receiver never waits for more.
     """
-    view = memoryview(frame)
-    for start in range(0, len(frame), packet_size):
-        yield bytes(view[start : start + packet_size])
-    if len(frame) % packet_size == 0:
-        yield b""
+    length = len(frame)
+    if length < packet_size:  # most frames: one short packet (an empty frame is one empty packet)
+        return iter((bytes(frame),))
+    data = bytes(frame)  # slices of bytes are bytes, whatever buffer the frame came in
+    out = [data[start : start + packet_size] for start in range(0, length, packet_size)]
+    if length % packet_size == 0:
+        out.append(b"")
+    return iter(out)
 
 
 def product_property(

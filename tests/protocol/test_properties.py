@@ -191,6 +191,34 @@ def _flipped_byte_is_rejected_and_next_frame_found(
 )(_flipped_byte_is_rejected_and_next_frame_found)
 
 
+def _whole_transfer_decodes_as_its_bytes_one_by_one(
+    frame: bytes, index: int, mask: int, tail: bytes
+) -> None:
+    # A transfer holding just one frame is parsed straight from the chunk; whatever it holds,
+    # damaged or followed by more, the outcome must be what the buffered path gives byte by byte.
+    broken = bytearray(frame)
+    broken[index % len(frame)] ^= mask
+    transfer = bytes(broken) + tail
+
+    def outcome(chunks: list[bytes]) -> list[tuple[str, Any]]:
+        decoder = FrameDecoder()
+        out = feed_all(chunks, decoder) + feed_all([frame], decoder)
+        return [(type(i).__name__, i if isinstance(i, Frame) else str(i)) for i in out]
+
+    assert outcome([transfer]) == outcome([bytes([b]) for b in transfer])
+
+
+(
+    test_whole_transfer_decodes_as_its_bytes_one_by_one,
+    test_whole_transfer_decodes_as_its_bytes_one_by_one_slow,
+) = both_variants(
+    frames,
+    st.integers(min_value=0),
+    st.integers(min_value=0, max_value=255),
+    st.binary(max_size=20),
+)(_whole_transfer_decodes_as_its_bytes_one_by_one)
+
+
 def _truncated_frame_is_rejected_and_next_frames_found(
     damaged: bytes, good: bytes, keep: int
 ) -> None:
