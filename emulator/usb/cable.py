@@ -13,13 +13,29 @@ another); a lost connection looks like an unplugged device.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulator.usb.backend import DeviceInfo, Port, VirtualBackend
 from emulator.usb.errors import no_device, usb_error
-from emulator.usb.wire import Channel, WireError, connect, parse_address
+from emulator.usb.wire import (
+    IN_NONE,
+    IN_READY,
+    XFER_READ,
+    XFER_WRITE,
+    Channel,
+    Received,
+    TransferReply,
+    TransferRequest,
+    WireError,
+    connect,
+    encode_request,
+    parse_address,
+)
+
+log = logging.getLogger("tvpay.emulator.cable")
 
 
 class CableError(RuntimeError):
@@ -42,6 +58,11 @@ class _Client:
     def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._channel.send(message)
+            return self._channel.receive_map()
+
+    def transfer(self, request: TransferRequest) -> Received:
+        with self._lock:
+            self._channel.send_body(encode_request(request))
             return self._channel.receive()
 
     def request(self, op: str, **args: Any) -> Any:
@@ -82,25 +103,28 @@ class _RemotePort:
             "control", type=request_type, request=request, value=value, index=index, data=data
         )
 
-    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
-        prefetch = self._read_size if self._prefetched is None else None
+    def _transfer(self, request: TransferRequest) -> TransferReply:
         try:
-            reply = self._client.exchange(
-                {
-                    "op": "write",
-                    "ep": endpoint,
-                    "data": data,
-                    "timeout": timeout_ms,
-                    "prefetch": prefetch,
-                }
-            )
+            reply = self._client.transfer(request)
         except (WireError, OSError):
-            raise no_device() from None
-        if "in" in reply:
-            self._prefetched = reply["in"]
-        elif "in_error" in reply:
-            self._prefetch_error = int(reply["in_error"])
-        return _result(reply)
+            raise no_device() from None  # the dongle process went away: as good as unplugged
+        if isinstance(reply, dict):
+            _result(reply)  # raises the error the server explained
+            raise no_device()
+        if not isinstance(reply, TransferReply):
+            raise no_device()  # a server that answers with a request is no dongle
+        if reply.status:
+            raise usb_error(reply.status)
+        return reply
+
+    def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
+        prefetch = self._read_size if self._prefetched is None else 0
+        reply = self._transfer(TransferRequest(XFER_WRITE, endpoint, timeout_ms, prefetch, data))
+        if reply.in_status == IN_READY:
+            self._prefetched = reply.data
+        elif reply.in_status != IN_NONE:
+            self._prefetch_error = reply.in_status
+        return reply.count
 
     def read(self, endpoint: int, size: int, timeout_ms: int) -> bytes:
         self._read_size = size
@@ -111,7 +135,7 @@ class _RemotePort:
             data, rest = self._prefetched[:size], self._prefetched[size:]
             self._prefetched = rest or None
             return data
-        return self._call("read", ep=endpoint, size=size, timeout=timeout_ms)
+        return self._transfer(TransferRequest(XFER_READ, endpoint, timeout_ms, size, b"")).data
 
     def set_configuration(self, value: int) -> None:
         self._call("set_configuration", value=value)
@@ -165,36 +189,123 @@ def backend(arg: str) -> VirtualBackend:
     return VirtualBackend(CableSource(parse_address(arg)))
 
 
+RECONNECT_FIRST = 0.05  # seconds before the first reconnection attempt
+RECONNECT_MAX = 2.0  # the backoff doubles up to this
+
+
+class _HotplugStream:
+    """Hotplug events from one cable, surviving the loss of the cable process.
+
+    The stream remembers what it reported. When the connection drops it reports "remove" for
+    every dongle it had reported (a dead cable process has, in effect, unplugged them all), then
+    reconnects with a bounded exponential backoff until stopped; the server's replay on connect
+    then reports "add" for the dongles present again."""
+
+    def __init__(
+        self, address: tuple[str, int], callback: Callable[[str, Mapping[str, str]], None]
+    ) -> None:
+        self._address = address
+        self._callback = callback
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._client: _Client | None = None
+        self._reported: dict[str, dict[str, str]] = {}  # DEVNAME -> its "add" properties
+        self._pending: list[dict[str, Any]] = []  # events received while subscribing
+        self._subscribe(_Client(address))  # a wrong address fails here, loudly
+        self._thread = threading.Thread(target=self._run, name="cable-hotplug", daemon=True)
+        self._thread.start()
+
+    def _subscribe(self, client: _Client) -> None:
+        """Subscribe on ``client``; returns once the server has acknowledged, so no change made
+        after that can be missed. Replayed events are delivered later, by the thread."""
+        with self._lock:
+            if self._stopped.is_set():
+                client.close()
+                return
+            self._client = client  # from here on stop() can interrupt the handshake
+        try:
+            client._channel.send({"op": "subscribe"})
+            while "ok" not in (message := client._channel.receive_map()):
+                if "error" in message:
+                    raise CableError(str(message["error"]))
+                self._pending.append(message)
+        except BaseException:
+            with self._lock:
+                self._client = None
+            client.close()
+            raise
+
+    def _run(self) -> None:
+        delay = RECONNECT_FIRST
+        while not self._stopped.is_set():
+            with self._lock:
+                client = self._client
+            if client is not None:
+                self._pump(client)
+                if self._stopped.is_set():
+                    return  # nothing is reported after stop()
+                self._report_all_removed()
+                delay = RECONNECT_FIRST
+            if self._stopped.wait(delay):
+                return
+            delay = min(delay * 2, RECONNECT_MAX)
+            try:
+                self._subscribe(_Client(self._address))
+            except (CableError, WireError, OSError):
+                log.debug("event=hotplug_reconnect_failed retry_in=%.2f", delay)
+            else:
+                log.info("event=hotplug_reconnected address=%s:%d", *self._address)
+
+    def _pump(self, client: _Client) -> None:
+        try:
+            pending, self._pending = self._pending, []
+            for message in pending:
+                self._handle(message)
+            while True:
+                self._handle(client._channel.receive_map())
+        except (WireError, OSError) as exc:
+            client.close()
+            if not self._stopped.is_set():
+                log.warning("event=hotplug_lost address=%s:%d reason=%s", *self._address, exc)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        event, props = message.get("event"), message.get("properties")
+        if isinstance(event, str) and isinstance(props, dict):
+            self._deliver(event, props)
+
+    def _deliver(self, action: str, props: dict[str, str]) -> None:
+        name = str(props.get("DEVNAME", ""))
+        if action == "add":
+            self._reported[name] = props
+        elif action == "remove":
+            self._reported.pop(name, None)
+        self._callback(action, props)
+
+    def _report_all_removed(self) -> None:
+        reported, self._reported = self._reported, {}
+        for props in reported.values():
+            removed = {k: v for k, v in props.items() if k != "ID_SERIAL_SHORT"}
+            removed["ACTION"] = "remove"  # as udev reports a remove: no serial any more
+            self._callback("remove", removed)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
 def hotplug(arg: str, callback: Callable[[str, Mapping[str, str]], None]) -> Callable[[], None]:
     """Call ``callback(action, properties)`` for each plug ("add") and unplug ("remove") behind
-    the cable at ``arg``, first an "add" for each dongle already plugged. Returns ``stop``."""
-    client = _Client(parse_address(arg))
-    channel = client._channel
-    channel.send({"op": "subscribe"})
-    stopped = threading.Event()
+    the cable at ``arg``, first an "add" for each dongle already plugged. If the cable process
+    goes away, every reported dongle gets a "remove", and the stream reconnects (backoff up to
+    ``RECONNECT_MAX`` seconds) until ``stop`` is called. Returns ``stop``.
 
-    def pump() -> None:
-        try:
-            while True:
-                message = channel.receive()
-                event, props = message.get("event"), message.get("properties")
-                if isinstance(event, str) and isinstance(props, dict):
-                    callback(event, props)
-        except (WireError, OSError):
-            return  # stopped, or the cable went away
-
-    thread = threading.Thread(target=pump, name="cable-hotplug", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        if stopped.is_set():
-            return
-        stopped.set()
-        client.close()
-        if thread is not threading.current_thread():
-            thread.join(timeout=5)
-
-    return stop
+    Raises ``CableError`` if the cable cannot be reached at the start."""
+    return _HotplugStream(parse_address(arg), callback).stop
 
 
 class CableControl:

@@ -20,7 +20,16 @@ from usb.core import USBError
 from emulator.usb.backend import DeviceInfo, LocalPort, LocalSource, info_of
 from emulator.usb.bus import BusError, VirtualBus
 from emulator.usb.faults import Fault, FaultError
-from emulator.usb.wire import Channel, WireError
+from emulator.usb.wire import (
+    IN_NONE,
+    IN_READY,
+    XFER_READ,
+    Channel,
+    TransferReply,
+    TransferRequest,
+    WireError,
+    encode_reply,
+)
 from protocol.usb import EP_IN
 
 log = logging.getLogger("tvpay.emulator.cable")
@@ -93,6 +102,11 @@ class _Session:
         try:
             while True:
                 message = self.channel.receive()
+                if isinstance(message, TransferRequest):
+                    self._transfer(message)
+                    continue
+                if not isinstance(message, dict):
+                    raise WireError("a cable client sent a transfer reply")
                 op = message.get("op")
                 handler = _HANDLERS.get(op) if isinstance(op, str) else None
                 if handler is None:
@@ -118,6 +132,17 @@ class _Session:
         with self._send_lock:
             self.channel.send(dict(message))
 
+    def _transfer(self, request: TransferRequest) -> None:
+        try:
+            reply = _bulk(self._port(), request)
+        except USBError as exc:
+            reply = TransferReply(exc.backend_error_code, 0, IN_NONE, b"")
+        except RequestError as exc:
+            self._reply({"error": str(exc)})
+            return
+        with self._send_lock:
+            self.channel.send_body(encode_reply(reply))
+
     def _port(self) -> LocalPort:
         if self.port is None:
             raise RequestError("open a device on this connection first")
@@ -128,30 +153,25 @@ def _open(s: _Session, m: dict[str, Any]) -> None:
     s.port = s.server.open_port(_arg(m, "serial", str), _arg(m, "address", int))
 
 
-def _write(s: _Session, m: dict[str, Any]) -> object:
-    port = s._port()
-    written = port.write(_arg(m, "ep", int), _arg(m, "data", bytes), _arg(m, "timeout", int))
-    prefetch = m.get("prefetch")
-    if not isinstance(prefetch, int) or not 0 < prefetch <= 1 << 16:
-        return written
-    # Whole exchanges per round trip: the answer the write produced rides back with it, and the
-    # host end hands it to its next read (errors included), as if that read had just happened.
-    reply: dict[str, Any] = {"ok": written}
+def _bulk(port: LocalPort, request: TransferRequest) -> TransferReply:
+    """One bulk transfer. A write's reply also carries the IN transfer it produced, if one is
+    ready (errors included): the host end hands it to its next read, as if that read had just
+    happened, so a command costs one round trip."""
+    if not 0 <= request.size <= 1 << 16:
+        raise RequestError("transfer size must be within 0..65536")
+    if request.kind == XFER_READ:
+        data = port.read(request.endpoint, request.size, request.timeout_ms)
+        return TransferReply(0, 0, IN_READY, data)
+    written = port.write(request.endpoint, request.data, request.timeout_ms)
+    if request.size == 0:
+        return TransferReply(0, written, IN_NONE, b"")
     try:
-        data = port.poll(EP_IN, prefetch)
-        if data is not None:
-            reply["in"] = data
+        data = port.poll(EP_IN, request.size)
     except USBError as exc:
-        reply["in_error"] = exc.backend_error_code
-    s._reply(reply)
-    return _STREAMING
-
-
-def _read(s: _Session, m: dict[str, Any]) -> bytes:
-    size = _arg(m, "size", int)
-    if not 0 <= size <= 1 << 16:
-        raise RequestError("'size' must be within 0..65536")
-    return s._port().read(_arg(m, "ep", int), size, _arg(m, "timeout", int))
+        return TransferReply(0, written, exc.backend_error_code, b"")
+    if data is None:
+        return TransferReply(0, written, IN_NONE, b"")
+    return TransferReply(0, written, IN_READY, data)
 
 
 def _control(s: _Session, m: dict[str, Any]) -> bytes | int:
@@ -206,8 +226,10 @@ def _subscribe(s: _Session, m: dict[str, Any]) -> object:
         with contextlib.suppress(OSError):
             s._reply({"event": action, "properties": dict(props)})
 
-    s._reply({"ok": None})
+    # Subscribed (and the plugged dongles replayed) before the acknowledgement: a client that
+    # has its "ok" cannot miss a plug or unplug made after it.
     s.on_close.append(s.server.bus.subscribe(forward))
+    s._reply({"ok": None})
     return _STREAMING
 
 
@@ -222,8 +244,6 @@ def _info(dongle_info: DeviceInfo) -> dict[str, Any]:
 
 _HANDLERS: dict[str, _Handler] = {
     "open": _open,
-    "write": _write,
-    "read": _read,
     "control": _control,
     "set_configuration": lambda s, m: s._port().set_configuration(_arg(m, "value", int)),
     "clear_halt": lambda s, m: s._port().clear_halt(_arg(m, "ep", int)),

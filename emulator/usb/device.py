@@ -69,6 +69,8 @@ class VirtualDongle:
         self._out = bytearray()
         self._in: deque[bytes] = deque()
         self._hold_until = 0.0
+        # OUT transfers a "delay out" fault holds back: (due on the clock, transfer), in order.
+        self._held_out: deque[tuple[float, bytes]] = deque()
 
     # -- power and plugging (driven by the bus) --------------------------------------------
 
@@ -119,12 +121,15 @@ class VirtualDongle:
             self._halted.clear()
             self.store.cut_after = None
             self._hold_until = 0.0
+            self._held_out = deque((0.0, transfer) for _, transfer in self._held_out)
+            self._cond.notify_all()
 
     def _reset_endpoints(self) -> None:
         self._out.clear()
         self._in.clear()
         self._halted.clear()
         self._hold_until = 0.0
+        self._held_out.clear()
 
     def _check(self, address: int) -> Link:
         link = self._link
@@ -231,7 +236,18 @@ class VirtualDongle:
         if faults.take(FaultKind.CORRUPT, "out"):
             transfer = faults.corrupt(transfer)
         copies = 2 if faults.take(FaultKind.DUPLICATE, "out") else 1
-        for _ in range(copies):
+        delay = faults.take(FaultKind.DELAY, "out")
+        due = self._clock() + (delay.seconds if delay else 0.0)
+        # Transfers behind a held one wait for it: the device takes OUT transfers in order.
+        self._held_out.extend([(due, transfer)] * copies)
+        self._deliver_due()
+        self._cond.notify_all()
+
+    def _deliver_due(self) -> None:
+        """Hand the held OUT transfers whose time has come to the firmware, in order."""
+        now = self._clock()
+        while self._held_out and self._held_out[0][0] <= now:
+            _, transfer = self._held_out.popleft()
             link = self._link
             if link is None:
                 return
@@ -240,7 +256,6 @@ class VirtualDongle:
             except PowerCut:
                 self._lose_power()
                 return
-        self._cond.notify_all()
 
     def read(self, address: int, endpoint: int, size: int, timeout_ms: int) -> bytes:
         data = self._read(address, endpoint, size, timeout_ms, wait=True)
@@ -257,6 +272,7 @@ class VirtualDongle:
         deadline = None if timeout_ms <= 0 else time.monotonic() + timeout_ms / 1000
         with self._cond:
             while True:
+                self._deliver_due()
                 link = self._check(address)
                 self._check_endpoint(endpoint, EP_IN)
                 if not self._in and self._clock() >= self._hold_until:
@@ -285,6 +301,8 @@ class VirtualDongle:
             wakes.append(max(0.0, event - now))
         if self._hold_until > now:
             wakes.append(self._hold_until - now)
+        if self._held_out:
+            wakes.append(max(0.0, self._held_out[0][0] - now))
         self._cond.wait(min(wakes) if wakes else None)
 
     def _queue_in(self, frame: bytes) -> None:

@@ -6,7 +6,9 @@ dongle), each time with ``probability``, ``count`` times (0 = until cleared). Ki
 - ``drop``: the transfer is lost.
 - ``corrupt``: one byte of the transfer is flipped.
 - ``duplicate``: the transfer arrives twice.
-- ``delay``: the transfer is held for ``seconds``.
+- ``delay``: the transfer is held for ``seconds``: "in", the answer waits before the host can
+  read it; "out", the dongle receives the host's write that much later (the write itself
+  completes, as the host controller has buffered it; transfers after it queue behind it).
 - ``stall``: the endpoint halts; transfers fail with a pipe error until the host clears the halt.
 - ``unplug``: the dongle is unplugged in the middle of the transfer ("in": after executing the
   command, so its answer is lost; "out": before the request was complete).

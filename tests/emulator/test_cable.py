@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from dongle.usblink import DongleRemoved, find_dongles, load_backend
 from emulator.usb.cable import CableControl, CableError, hotplug
+from emulator.usb.wire import (
+    XFER_WRITE,
+    Channel,
+    TransferRequest,
+    connect,
+    encode_request,
+    parse_address,
+)
 from protocol.messages import Command
 from tests.fixtures.dongles import (
     ROOT,
@@ -152,3 +164,94 @@ def test_load_backend_explains_bad_specs(spec: str) -> None:
 
 def test_empty_backend_spec_means_libusb() -> None:
     assert load_backend("") is None and load_backend(None) is None
+
+
+def _next_events(events: queue.Queue, count: int, timeout: float = 20.0) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    got = []
+    while len(got) < count:
+        got.append(events.get(timeout=max(0.0, deadline - time.monotonic())))
+    return got
+
+
+def _serve_on(address: str, state_dir: Path) -> subprocess.Popen[str]:
+    """A cable process on a given address; returns once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "dongle", "--listen", address],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={
+            **os.environ,
+            "TVPAY_EMULATOR_DONGLE_STATE_DIR": str(state_dir),
+            "TVPAY_EMULATOR_CONFIG": str(state_dir / "absent.toml"),
+        },
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith(f"address={address}")
+    return proc
+
+
+def test_hotplug_reports_removes_when_the_cable_dies_and_adds_when_it_returns() -> None:
+    events: queue.Queue[tuple[str, dict]] = queue.Queue()  # type: ignore[type-arg]
+    with running_cable(2, seed=8) as first:
+        stop = hotplug(first.address, lambda action, props: events.put((action, dict(props))))
+        try:
+            added = _next_events(events, 2)
+            first.process.kill()
+            first.process.wait()
+            removed = _next_events(events, 2)
+            second = _serve_on(first.address, first.state_dir)
+            try:
+                again = _next_events(events, 2)
+            finally:
+                second.terminate()
+                second.wait(15)
+        finally:
+            stop()
+    assert {p["ID_SERIAL_SHORT"] for a, p in added if a == "add"} == set(first.serials)
+    assert [a for a, _ in removed] == ["remove", "remove"]
+    assert {p["DEVNAME"] for _, p in removed} == {p["DEVNAME"] for _, p in added}
+    assert all("ID_SERIAL_SHORT" not in p and p["PRODUCT"] == "1209/1/100" for _, p in removed)
+    assert [a for a, _ in again] == ["add", "add"]
+    assert {p["ID_SERIAL_SHORT"] for _, p in again} == set(first.serials)
+
+
+def test_hotplug_stop_while_the_cable_is_gone_ends_the_stream() -> None:
+    events: queue.Queue[tuple[str, dict]] = queue.Queue()  # type: ignore[type-arg]
+    with running_cable(1) as cable:
+        stop = hotplug(cable.address, lambda action, props: events.put((action, dict(props))))
+        _next_events(events, 1)
+        cable.process.kill()
+        cable.process.wait()
+        assert _next_events(events, 1)[0][0] == "remove"
+        started = time.monotonic()
+        stop()
+        assert time.monotonic() - started < 3
+        assert not any(t.name == "cable-hotplug" for t in threading.enumerate())
+    assert events.empty()
+
+
+def test_transfer_before_open_is_refused_and_the_connection_survives(
+    cable: CableProcess,
+) -> None:
+    sock = connect(parse_address(cable.address))
+    channel = Channel(sock)
+    try:
+        channel.send_body(encode_request(TransferRequest(XFER_WRITE, 1, 100, 0, b"x")))
+        assert "open a device" in channel.receive_map()["error"]
+        channel.send({"op": "devices"})
+        assert len(channel.receive_map()["ok"]) >= 1
+    finally:
+        channel.close()
+
+
+def test_malformed_transfer_record_ends_only_that_connection(cable: CableProcess) -> None:
+    sock = connect(parse_address(cable.address))
+    try:
+        sock.sendall(b"\x00\x00\x00\x02\x01\x01")  # a write record cut short
+        assert sock.recv(10) == b""  # the server hung up
+    finally:
+        sock.close()
+    with open_link(cable.backend(), cable.serials[0]) as link:
+        assert link.call(Command.PING, {"data": b"ok"})["data"] == b"ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from emulator.usb.faults import Fault, FaultError, FaultKind
 from protocol.errors import DongleCancelled
 from protocol.messages import Command, KeepaliveStatus
 from protocol.pin import pin_auth, sign_request_message
+from tests.emulator.conftest import FakeClock
 from tests.fixtures.dongles import (
     Provisioned,
     in_process_bus,
@@ -150,3 +152,24 @@ def test_signature_once_counted_is_delivered_despite_cancel(
     auth = pin_auth(token, sign_request_message(fields))
     result = link.call(Command.SIGN_PAYMENT, {"fields": fields, "pin_auth": auth}, cancel=cancel)
     assert result["counter"] == 1
+
+
+def test_delayed_request_reaches_the_dongle_only_when_its_time_is_up(
+    link: DongleLink, bus: VirtualBus, clock: FakeClock
+) -> None:
+    _arm(bus, link, FaultKind.DELAY, "out", seconds=5.0)
+    with pytest.raises(LinkTimeout):  # GENERATE_KEY is not retransmitted
+        link.call(Command.GENERATE_KEY, timeout=0.05)
+    firmware = bus.get(link.serial).firmware
+    assert firmware is not None and firmware.state.key_rev == 0  # not received yet
+    clock.advance(5.0)
+    assert link.call(Command.GET_INFO)["key_rev"] == 1  # received, run, then GET_INFO behind it
+
+
+def test_delayed_request_in_real_time_is_answered_after_the_delay(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bus, backend = in_process_bus(tmp_path, 1)
+    with open_link(backend) as link:
+        _arm(bus, link, FaultKind.DELAY, "out", seconds=0.3)
+        started = time.monotonic()
+        assert link.call(Command.PING, {"data": b"late"}, timeout=2.0)["data"] == b"late"
+        assert time.monotonic() - started >= 0.3
