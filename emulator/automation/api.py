@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from emulator.automation.box import Box, BoxError
+from emulator.automation.box import Box, BoxError, TvNotAnswering
 
 _WAIT_POLL = 0.05
 _MAX_WAIT = 300.0
@@ -113,7 +113,10 @@ def create_app(box: Box) -> FastAPI:
         started = time.monotonic()
         deadline = started + body.timeout
         while True:
-            state = box.screen()
+            try:
+                state = box.screen()
+            except TvNotAnswering:  # still starting, or busy: keep waiting until the deadline
+                state = {"screen": None, "texts": []}
             waited_ms = round((time.monotonic() - started) * 1000)
             if screen_matches(state, body.screen, body.text):
                 return JSONResponse({"screen": state, "waited_ms": waited_ms})

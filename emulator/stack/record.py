@@ -29,6 +29,7 @@ class DemoHousehold:
     household_no: str
     name: str
     pin: str
+    puk: str
     dongle_serial: str
 
 

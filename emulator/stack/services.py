@@ -11,7 +11,7 @@ from emulator.stack.tls import TlsMaterial
 from emulator.stack.tools import tool_path
 
 GATEWAY_READY = r"gateway listening on (?P<url>https?://[0-9.]+:(?P<port>\d+))"
-CABLE_READY = r"(?P<host>127\.0\.0\.1):(?P<port>\d+)"
+CABLE_READY = r"address=(?P<host>[0-9.]+):(?P<port>\d+)"
 DAEMON_READY = r"event=ready\b"
 
 

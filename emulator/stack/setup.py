@@ -26,19 +26,14 @@ class SetupError(Exception):
     """A set-up step failed; the message says which one and where its log is."""
 
 
-def _manufacturer_ca(output: str, dongles_dir: Path) -> str:
+def _manufacturer_ca(output: str) -> str:
     """The manufacturer CA certificate path printed by `tvpay-emulator factory`."""
-    for token in re.findall(r"\S+\.pem", output):
-        if Path(token).is_file():
-            return str(Path(token).resolve())
-    candidates = sorted(dongles_dir.rglob("*ca*.pem"))
-    certs = [c for c in candidates if "key" not in c.name]
-    if not certs:
+    match = re.search(r"^manufacturer_ca (\S+)$", output, re.MULTILINE)
+    if match is None:
         raise SetupError(
-            f"tvpay-emulator factory did not say where the manufacturer CA is (looked in"
-            f" {dongles_dir}); check its output in the setup log"
+            "tvpay-emulator factory did not say where the manufacturer CA is; see logs/setup.log"
         )
-    return str(certs[0].resolve())
+    return str(Path(match.group(1)).resolve())
 
 
 def make_factory_dongles(layout: Layout, record: StackRecord, count: int) -> StackRecord:
@@ -55,7 +50,7 @@ def make_factory_dongles(layout: Layout, record: StackRecord, count: int) -> Sta
         ],
         log_path=layout.logs / "setup.log",
     )
-    return replace(record, manufacturer_ca=_manufacturer_ca(output, layout.dongles))
+    return replace(record, manufacturer_ca=_manufacturer_ca(output))
 
 
 def _gateway(layout: Layout, *args: str) -> str:
@@ -87,6 +82,7 @@ def init_gateway(layout: Layout, record: StackRecord, households: int) -> StackR
         household_no=str(first["household_no"]),
         name=str(first.get("name", "")),
         pin=demo_pin(record.seed),
+        puk="",
         dongle_serial="",
     )
     return replace(
@@ -97,12 +93,10 @@ def init_gateway(layout: Layout, record: StackRecord, households: int) -> StackR
     )
 
 
-def staff_env(layout: Layout) -> dict[str, str]:
-    return {"TVPAY_STAFF_TOKEN": layout.staff_token.read_text(encoding="ascii").strip()}
-
-
-def staff_args(layout: Layout, tls: TlsMaterial, gateway_url: str) -> list[str]:
-    """Global options of `tvpay-dongle` for this stack (daemon socket, gateway, its CA)."""
+def staff_args(
+    layout: Layout, tls: TlsMaterial, gateway_url: str, record: StackRecord
+) -> list[str]:
+    """Global options of `tvpay-dongle` for this stack: daemon, gateway, its CA, token, factory CA."""
     return [
         "--gateway",
         gateway_url,
@@ -110,18 +104,24 @@ def staff_args(layout: Layout, tls: TlsMaterial, gateway_url: str) -> list[str]:
         str(tls.ca_cert),
         "--socket",
         str(layout.daemon_socket),
+        "--token-file",
+        str(layout.staff_token),
+        "--manufacturer-ca",
+        record.manufacturer_ca,
     ]
 
 
 def provision_demo_dongle(
     layout: Layout, tls: TlsMaterial, gateway_url: str, record: StackRecord, serial: str
 ) -> StackRecord:
+    """`tvpay-dongle provision` for the demo household; keeps the PUK it shows once."""
     assert record.demo is not None
     try:
-        run_tool(
+        output = run_tool(
             "tvpay-dongle",
             [
-                *staff_args(layout, tls, gateway_url),
+                *staff_args(layout, tls, gateway_url, record),
+                "--json",
                 "provision",
                 "--account",
                 record.demo.household_no,
@@ -129,13 +129,15 @@ def provision_demo_dongle(
                 serial,
                 "--pin",
                 record.demo.pin,
+                "--wait",
+                "10",
             ],
-            env=staff_env(layout),
             log_path=layout.logs / "setup.log",
         )
-    except ToolError as exc:
+        puk = str(json.loads(output.strip().splitlines()[-1]).get("puk", ""))
+    except (ToolError, ValueError, IndexError, AttributeError) as exc:
         raise SetupError(f"provisioning the demo dongle {serial} failed: {exc}") from exc
-    demo = replace(record.demo, dongle_serial=serial)
+    demo = replace(record.demo, dongle_serial=serial, puk=puk)
     return replace(record, demo=demo, demo_provisioned=True)
 
 

@@ -348,6 +348,7 @@ class Stack:
                 "household_no": demo.household_no if demo else "",
                 "name": demo.name if demo else "",
                 "pin": demo.pin if demo else "",
+                "puk": demo.puk if demo else "",
                 "dongle_serial": demo.dongle_serial if demo else "",
             },
             "households": list(self.record.households),

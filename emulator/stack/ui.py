@@ -36,6 +36,15 @@ class Frame:
     height: int
     rgb: bytes
 
+    def crop(self, width: int, height: int) -> Frame:
+        """The top-left ``width`` x ``height`` of the frame (the TV, without side panels)."""
+        if (width, height) == (self.width, self.height):
+            return self
+        stride = self.width * 3
+        rows = range(self.height - height, self.height)  # bottom-first: the top rows come last
+        data = b"".join(self.rgb[r * stride : r * stride + width * 3] for r in rows)
+        return Frame(width, height, data)
+
     def encode(self, image_format: str = "png") -> bytes:
         from PIL import Image
 
