@@ -4,8 +4,12 @@
 # without root still gets everything that does not need those packages.
 set -eu
 
+# Test tools and services, then what the installed Debian packages run on (tests/packaging runs the
+# installed programs with Debian's own python3 and libraries, as a real box would).
 PACKAGES="fontconfig fonts-wqy-microhei libgl1-mesa-dri libegl1 libusb-1.0-0 postgresql \
-chromium chromium-driver lintian dpkg-dev fakeroot systemd"
+chromium chromium-driver lintian dpkg-dev fakeroot systemd \
+python3-usb python3-pyudev python3-requests python3-kivy python3-qrcode python3-pil python3-babel \
+python3-evdev python3-rich libmtdev1 libpq5"
 
 missing=""
 for pkg in $PACKAGES; do
