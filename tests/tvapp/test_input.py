@@ -110,3 +110,17 @@ def test_reader_thread_delivers_remote_keys_as_actions() -> None:
     assert done.wait(5)
     reader.stop()
     assert got == ["1", "red", "ok"]
+
+
+def test_the_packaged_remote_keymap_sends_every_key_the_app_needs() -> None:
+    import tomllib
+    from pathlib import Path
+
+    keymap = Path(__file__).resolve().parents[2] / "packaging/keymaps/tvpay-remote.toml"
+    names = set(tomllib.loads(keymap.read_text())["protocols"][0]["scancodes"].values())
+    codes = {ecodes.ecodes[name] for name in names}
+    from tvapp.input.evdev_remote import KEY_ACTIONS
+
+    reached = {KEY_ACTIONS[c] for c in codes if c in KEY_ACTIONS}
+    assert reached == set(ACTIONS)
+    assert is_remote(codes)

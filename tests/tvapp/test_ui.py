@@ -267,8 +267,8 @@ def test_every_screen_in_every_language(tv: AppDriver, network: NetworkCut, lang
     tv.wait_screen("bills")
     tv.app.controller.open_history()
     _visit(tv, "history", f"history-{language}")
-    paid = next(k for k in tv.state()["focusables"] if k.startswith("payment:"))
-    tv.focus_on(paid)
+    paid = next(p["key"] for p in tv.app.history_vm.payments if p["status"] == "succeeded")
+    tv.focus_on(f"payment:{paid}")
     tv.press("ok")
     _visit(tv, "receipt", f"receipt-{language}")
     _home(tv)
@@ -278,8 +278,8 @@ def test_every_screen_in_every_language(tv: AppDriver, network: NetworkCut, lang
     tv.press("back")
     _visit(tv, "exit", f"exit-{language}")
     tv.press("ok")
-    network.cut()
     try:
+        network.cut()
         tv.press("green")  # refresh while the network is down
         tv.wait_for(lambda s: s["state"] == "network_down", "the network-down screen")
         _visit(tv, "state", f"state-network-down-{language}")
@@ -291,6 +291,11 @@ def test_every_screen_in_every_language(tv: AppDriver, network: NetworkCut, lang
     tv.app.controller.show("progress")  # the signing step itself is too quick to catch
     tv.screenshot(f"progress-{language}")
     tv.app.controller.go_home()
+
+
+@pytest.fixture(autouse=True)
+def _simplified_chinese_after_each_test(tv: AppDriver):
+    yield
     tv.app.controller.switch_language("zh_CN")
 
 

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tvapp.services.errors import (
     GatewayRefused,
@@ -47,6 +49,14 @@ class Gateway:
         self.timeout = timeout
         self.token: str | None = None
         self._http = requests.Session()
+        # After a network outage the pooled keep-alive connections are dead; the first request
+        # on one fails at once. One quick retry hides that. Safe for every call we make: GETs,
+        # payment creation (Idempotency-Key) and authorization (replays the same receipt).
+        retry = Retry(
+            total=2, connect=2, read=1, status=0, backoff_factor=0.1, allowed_methods=None
+        )
+        self._http.mount("http://", HTTPAdapter(max_retries=retry))
+        self._http.mount("https://", HTTPAdapter(max_retries=retry))
         self._http.verify = ca_file if ca_file else True
         self._http.headers["User-Agent"] = "tvpay-tv/1"
 

@@ -26,6 +26,7 @@ from tvapp.input.actions import check_action
 from tvapp.input.keyboard import action_for_keycode
 from tvapp.services.container import Services
 from tvapp.ui import viewmodels
+from tvapp.ui.boot import finish_each_offscreen_frame
 from tvapp.ui.controller import Controller
 from tvapp.ui.screens.base import walk_shown
 from tvapp.ui.screens.bills import BillsScreen
@@ -52,17 +53,17 @@ KV_FILES = (
     "settings.kv",
     "state.kv",
 )
-SCREENS = (
-    (HomeScreen, "home"),
-    (BillsScreen, "bills"),
-    (ConfirmScreen, "confirm"),
-    (ProgressScreen, "progress"),
-    (ReceiptScreen, "receipt"),
-    (HistoryScreen, "history"),
-    (SettingsScreen, "settings"),
-    (StateScreen, "state"),
-    (ExitScreen, "exit"),
-)
+SCREENS = {
+    "home": HomeScreen,
+    "bills": BillsScreen,
+    "confirm": ConfirmScreen,
+    "progress": ProgressScreen,
+    "receipt": ReceiptScreen,
+    "history": HistoryScreen,
+    "settings": SettingsScreen,
+    "state": StateScreen,
+    "exit": ExitScreen,
+}
 
 
 class TvPayApp(App):
@@ -93,11 +94,21 @@ class TvPayApp(App):
         self.sm = root.ids.sm
         self.sm.transition = NoTransition()  # keys pressed "during a transition" just work
         self.controller = Controller(self, self.services)
-        for cls, name in SCREENS:
-            self.sm.add_widget(cls(name=name))
-        self.sm.current = "home"
+        self.show_screen("home")
         Window.bind(on_key_down=self._on_key_down)
+        finish_each_offscreen_frame()
         return root
+
+    def screen(self, name: str) -> Any:
+        """The screen called ``name``, built the first time it is needed (start-up speed and
+        memory: most sessions never open most screens)."""
+        if not self.sm.has_screen(name):
+            self.sm.add_widget(SCREENS[name](name=name))
+        return self.sm.get_screen(name)
+
+    def show_screen(self, name: str) -> None:
+        self.screen(name)
+        self.sm.current = name
 
     def on_start(self) -> None:
         assert self.controller is not None

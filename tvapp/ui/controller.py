@@ -176,7 +176,7 @@ class Controller:
             self._start_ticker()
         elif current == "progress":
             self._stop_ticker()
-        self.app.sm.current = name
+        self.app.show_screen(name)
 
     def go_back(self) -> None:
         if self.app.sm.current == "home" and not self._stack:
@@ -188,7 +188,7 @@ class Controller:
             self.app.pay_vm.pin_length = 0
         if self.app.sm.current == "progress":
             self._stop_ticker()
-        self.app.sm.current = target
+        self.app.show_screen(target)
 
     def go_home(self) -> None:
         self._stack = []
@@ -196,7 +196,7 @@ class Controller:
             self._stop_ticker()
         self._pin = ""
         self.app.pay_vm.pin_length = 0
-        self.app.sm.current = "home"
+        self.app.show_screen("home")
         self.refresh_home()
 
     def _state(self, kind: str, detail: str = "") -> None:
@@ -269,7 +269,7 @@ class Controller:
         self._network_ok()
         if self.app.sm.current == "state":  # a successful retry ends the error screen
             self._stack = []
-            self.app.sm.current = "home"
+            self.app.show_screen("home")
         self._show_accounts(accounts)
         self._count_pending()
 
@@ -310,7 +310,7 @@ class Controller:
         vm.account_id, vm.utility = account_id, account.utility
         vm.biller, vm.account = account.biller_name, account.account_no_masked
         vm.bills, vm.usage, vm.usage_months, vm.unit = [], [], [], ""
-        self.app.sm.get_screen("bills").focus.focused = None
+        self.app.screen("bills").focus.focused = None
         self.show("bills")
         self._load_bills(account_id)
 
@@ -378,7 +378,7 @@ class Controller:
         self._network_ok()
         self._prepared = prepared
         if prepared.needs_pin:
-            self.app.sm.get_screen("confirm").focus.focused = None
+            self.app.screen("confirm").focus.focused = None
             self.show("confirm")
         else:
             self._run_payment("")  # already signed: only resending remains, no PIN needed
@@ -448,7 +448,7 @@ class Controller:
             return
         if isinstance(exc, DonglePinInvalid):
             self.app.pay_vm.tries_left = exc.retries
-            self.app.sm.get_screen("confirm").focus.focused = None
+            self.app.screen("confirm").focus.focused = None
             self.show("confirm")
         elif isinstance(exc, DonglePinTokenExpired):
             self.show("confirm")
@@ -482,7 +482,7 @@ class Controller:
 
     def open_history(self) -> None:
         self.app.history_vm.payments = []
-        self.app.sm.get_screen("history").focus.focused = None
+        self.app.screen("history").focus.focused = None
         self.show("history")
         self.app.vm.loading = True
         self._retry = self.open_history

@@ -5,7 +5,7 @@ Their look lives in kv/widgets.kv; here only behaviour.
 
 from __future__ import annotations
 
-from kivy.graphics import Color, Rectangle
+from kivy.graphics import Color, InstructionGroup, Line, Rectangle
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
@@ -19,12 +19,39 @@ from tvapp.ui import theme
 class Focusable:
     """Something the focus engine can land on; OK dispatches ``on_press``.
 
-    ``focus_id`` names it for the focus engine, screen memory and the automation API.
+    ``focus_id`` names it for the focus engine, screen memory and the automation API. The
+    focus ring is added to the canvas only while focused: a transparent ring on every item
+    would still cost a thick-line mesh each frame (software rendering on a box is slow).
     """
 
     focus_id = StringProperty("")
     focused = BooleanProperty(False)
     focusable = BooleanProperty(True)
+    _ring: InstructionGroup | None = None
+
+    def on_focused(self, _widget: object, focused: bool) -> None:
+        if focused and self._ring is None:
+            self._ring = InstructionGroup()
+            self._ring.add(Color(*theme.FOCUS_RING))
+            self._ring_line = Line(width=dp(theme.FOCUS_RING_WIDTH))
+            self._ring.add(self._ring_line)
+            self.canvas.after.add(self._ring)
+            self.bind(pos=self._place_ring, size=self._place_ring)
+            self._place_ring()
+        elif not focused and self._ring is not None:
+            self.canvas.after.remove(self._ring)
+            self.unbind(pos=self._place_ring, size=self._place_ring)
+            self._ring = None
+
+    def _place_ring(self, *_args: object) -> None:
+        gap = dp(4)
+        self._ring_line.rounded_rectangle = (
+            self.x - gap,
+            self.y - gap,
+            self.width + 2 * gap,
+            self.height + 2 * gap,
+            dp(theme.RADIUS) + gap,
+        )
 
 
 class FocusButton(Focusable, ButtonBehavior, Label):
