@@ -242,6 +242,8 @@ class _HotplugStream:
                 client = self._client
             if client is not None:
                 self._pump(client)
+                with self._lock:
+                    self._client = None
                 if self._stopped.is_set():
                     return  # nothing is reported after stop()
                 self._report_all_removed()

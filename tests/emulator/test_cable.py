@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import subprocess
@@ -217,7 +218,10 @@ def test_hotplug_reports_removes_when_the_cable_dies_and_adds_when_it_returns() 
     assert {p["ID_SERIAL_SHORT"] for _, p in again} == set(first.serials)
 
 
-def test_hotplug_stop_while_the_cable_is_gone_ends_the_stream() -> None:
+def test_hotplug_backs_off_while_the_cable_is_gone_and_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tvpay.emulator.cable")
     events: queue.Queue[tuple[str, dict]] = queue.Queue()  # type: ignore[type-arg]
     with running_cable(1) as cable:
         stop = hotplug(cable.address, lambda action, props: events.put((action, dict(props))))
@@ -225,10 +229,19 @@ def test_hotplug_stop_while_the_cable_is_gone_ends_the_stream() -> None:
         cable.process.kill()
         cable.process.wait()
         assert _next_events(events, 1)[0][0] == "remove"
+        deadline = time.monotonic() + 20
+        while not any("retry_in=0.40" in r.message for r in caplog.records):
+            assert time.monotonic() < deadline, "the reconnection backoff did not grow"
+            time.sleep(0.05)
         started = time.monotonic()
         stop()
         assert time.monotonic() - started < 3
         assert not any(t.name == "cable-hotplug" for t in threading.enumerate())
+    retries = [r.message for r in caplog.records if "hotplug_reconnect_failed" in r.message]
+    assert retries[:3] == [
+        f"event=hotplug_reconnect_failed retry_in={d}" for d in ("0.10", "0.20", "0.40")
+    ]
+    assert sum("hotplug_lost" in r.message for r in caplog.records) == 1
     assert events.empty()
 
 
