@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import audit, challenges
-from gateway.attestation import Attestation, verify_attestation
+from gateway.attestation import verify_attestation
 from gateway.clock import now
 from gateway.db.models import Dongle, Household
 from gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -18,6 +18,7 @@ from gateway.keys import GatewayKeys, issue_device_certificate
 from gateway.sessions import end_sessions, find_dongle, require_key_rev, verify_session_signature
 from gateway.views import dongle_view, household_view
 from protocol.errors import PayloadError
+from protocol.pki import Attestation
 from protocol.signing import load_public_key
 
 

@@ -130,3 +130,38 @@ _BY_STATUS: dict[int, type[DongleError]] = {
 def dongle_error(status: int, body: dict | None = None) -> DongleError:
     """The typed exception for a non-OK status the dongle answered."""
     return _BY_STATUS.get(status, DongleError)(status, body=body)
+
+
+class CertificateError(ProtocolError):
+    """Bytes that should hold a certificate or a private key do not; the message is a clause
+    ("holds no PEM certificate") for the caller to put after the file's name."""
+
+
+class AttestationError(ProtocolError):
+    """A dongle's factory attestation did not verify: the dongle is not proven genuine.
+
+    ``reason`` is the clause that says what failed, for callers that phrase their own sentence.
+    """
+
+    def __init__(self, dongle_id: str, reason: str, message: str = "") -> None:
+        self.dongle_id = dongle_id
+        self.reason = reason
+        super().__init__(
+            message
+            or f"dongle {dongle_id} failed the genuineness check: {reason}; set it aside and "
+            "report it"
+        )
+
+
+class UntrustedManufacturer(AttestationError):
+    """The attestation chain is sound but ends at a CA that is not among the trusted ones."""
+
+    def __init__(self, dongle_id: str, issuer: str) -> None:
+        super().__init__(
+            dongle_id,
+            f"the chain does not lead to a trusted manufacturer CA (it ends at '{issuer}')",
+            f"dongle {dongle_id} was not made by a trusted manufacturer: its attestation chain "
+            f"ends at a CA named '{issuer}' whose key is not that of any trusted manufacturer "
+            "CA; set the dongle aside and report it, or check which manufacturer CAs are "
+            "configured",
+        )

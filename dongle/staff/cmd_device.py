@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dongle.model import DeviceInfo
-from dongle.staff.attestation import Attestation, verify_attestation
+from dongle.staff.attestation import attestation_from_results, verify_attestation
 from dongle.staff.context import Context
 from dongle.staff.daemon import translated
 
@@ -130,7 +130,7 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
     with translated():
         client = ctx.daemon()
         serial = client.info(args.serial).serial
-        attestation = Attestation.from_results(serial, nonce, client.attest(nonce, serial))
+        attestation = attestation_from_results(serial, nonce, client.attest(nonce, serial))
     genuine = verify_attestation(attestation, cas)
     data = {
         "serial": serial,

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import requests
 
-from dongle.staff.attestation import Attestation
 from dongle.staff.errors import GatewayProblem, GatewayRefused, GatewayUnreachable
+from protocol.pki import Attestation
 
 API = "/api/v1/staff"
 

@@ -32,7 +32,7 @@ from dongle.client import DaemonClient
 from dongle.errors import DaemonError
 from dongle.model import DeviceInfo
 from dongle.pin_client import set_initial_pin
-from dongle.staff.attestation import Attestation, Genuine, verify_attestation
+from dongle.staff.attestation import Genuine, attestation_from_results, verify_attestation
 from dongle.staff.codes import new_puk
 from dongle.staff.daemon import as_staff_error
 from dongle.staff.errors import (
@@ -47,6 +47,7 @@ from dongle.staff.errors import (
 from dongle.staff.gateway import DongleRecord, StaffGateway
 from dongle.staff.log import log
 from protocol.errors import ProtocolError
+from protocol.pki import Attestation
 from protocol.signing import public_key_bytes
 
 FAIL_AFTER_ENV = "TVPAY_STAFF_FAIL_AFTER"
@@ -335,7 +336,7 @@ class Provisioning:
     def _attestation(self, nonce: bytes) -> Attestation:
         assert self._serial is not None
         results = self._client.attest(nonce, self._serial)
-        return Attestation.from_results(self._serial, nonce, results)
+        return attestation_from_results(self._serial, nonce, results)
 
     def _attest(self, nonce: bytes) -> Genuine:
         return verify_attestation(self._attestation(nonce), self._cas)

@@ -6,29 +6,27 @@ directory beside the dongles; the staff tool and the gateway trust its certifica
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from emulator.firmware.state import DongleState
 from emulator.firmware.store import DongleStore, stored_serials
+from protocol import pki
+from protocol.errors import CertificateError
 
 CA_CERT_NAME = "manufacturer-ca.pem"
 CA_KEY_NAME = "manufacturer-ca.key"
-_VALIDITY = dt.timedelta(days=20 * 365)
+_VALIDITY_DAYS = 20 * 365
 
 
 @dataclass(frozen=True, slots=True)
 class ManufacturerCA:
-    certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    authority: pki.CertificateAuthority
     cert_path: Path
 
 
@@ -42,85 +40,28 @@ def load_or_create_ca(directory: Path) -> ManufacturerCA:
     cert_path, key_path = directory / CA_CERT_NAME, directory / CA_KEY_NAME
     if cert_path.exists() and key_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{key_path} is not a P-256 key; remove both CA files to recreate")
-        return ManufacturerCA(cert, key, cert_path)
+        try:
+            key = pki.load_private_key_pem(key_path.read_bytes())
+        except CertificateError as exc:
+            raise ValueError(f"{key_path} {exc}; remove both CA files to recreate") from None
+        return ManufacturerCA(pki.CertificateAuthority(key, cert), cert_path)
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "TVPay Virtual Manufacturing"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "TVPay Virtual Manufacturer CA"),
-        ]
+    name = pki.subject_name(
+        "TVPay Virtual Manufacturer CA", organization="TVPay Virtual Manufacturing"
     )
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    authority = pki.make_ca(name, days=_VALIDITY_DAYS)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return ManufacturerCA(cert, key, cert_path)
-
-
-def _usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+        f.write(pki.private_key_pem(authority.key))
+    cert_path.write_bytes(pki.certificate_pem(authority.certificate))
+    return ManufacturerCA(authority, cert_path)
 
 
 def attestation_certificate(
     ca: ManufacturerCA, serial: str, public_key: ec.EllipticCurvePublicKey
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "TVPay"),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
-            x509.NameAttribute(NameOID.COMMON_NAME, serial),
-        ]
-    )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.certificate.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(cert_sign=False), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
-        )
-        .sign(ca.key, hashes.SHA256())
-    )
+    subject = pki.subject_name(serial, organization="TVPay", serial=serial)
+    return ca.authority.issue(subject, public_key, days=_VALIDITY_DAYS)
 
 
 def new_serial(rng: random.Random) -> str:
@@ -130,12 +71,12 @@ def new_serial(rng: random.Random) -> str:
 
 def manufacture(directory: Path, ca: ManufacturerCA, serial: str) -> DongleState:
     """Create one factory-fresh dongle (attestation key and certificate) in ``directory``."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = pki.new_key()
     cert = attestation_certificate(ca, serial, key.public_key())
     state = DongleState(
         serial=serial,
         attestation_key=private_scalar(key),
-        attestation_cert=cert.public_bytes(serialization.Encoding.DER),
+        attestation_cert=pki.certificate_der(cert),
     )
     DongleStore(directory, serial).create(state)
     return state

@@ -27,10 +27,10 @@ from gateway.api.schemas import (
     StaffHouseholdOut,
     decode_b64,
 )
-from gateway.attestation import Attestation
 from gateway.clock import iso
 from gateway.db.models import AuditEntry
 from gateway.views import b64
+from protocol.pki import Attestation
 
 router = APIRouter(prefix="/api/v1/staff", responses=ERRORS, tags=["staff"])
 

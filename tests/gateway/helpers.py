@@ -8,20 +8,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway import staff
 from gateway.bills_import import BillRow, import_rows
 from gateway.context import GatewayContext
 from gateway.registry import create_household
+from protocol import pki
 from protocol.signing import (
     Algorithm,
     PaymentAuthorization,
@@ -48,55 +45,27 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.01)
 
 
-def _name(cn: str, serial: str | None = None) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if serial:
-        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
-    return x509.Name(attrs)
-
-
-def _cert(
-    subject: x509.Name, issuer: x509.Name, public: Any, signer: Any, ca: bool
-) -> x509.Certificate:
-    now = datetime.now(UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(signer, hashes.SHA256())
-    )
-
-
 @dataclass
 class Manufacturer:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
+    authority: pki.CertificateAuthority
     ca_path: Path
 
     @classmethod
     def create(cls, directory: Path, name: str = "Test Dongle Factory CA") -> Manufacturer:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(_name(name), _name(name), key.public_key(), key, ca=True)
+        authority = pki.make_ca(pki.subject_name(name), days=3650)
         path = directory / "manufacturer-ca.pem"
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        return cls(key, cert, path)
+        path.write_bytes(pki.certificate_pem(authority.certificate))
+        return cls(authority, path)
 
     def new_dongle(self) -> TestDongle:
         dongle_id = "TVP" + uuid.uuid4().hex[:10].upper()
-        attest_key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(
-            _name(f"attestation {dongle_id}", dongle_id),
-            self.cert.subject,
+        attest_key = pki.new_key()
+        cert = self.authority.issue(
+            pki.subject_name(f"attestation {dongle_id}", serial=dongle_id),
             attest_key.public_key(),
-            self.key,
-            ca=False,
+            days=3650,
         )
-        return TestDongle(dongle_id, attest_key, cert.public_bytes(serialization.Encoding.DER))
+        return TestDongle(dongle_id, attest_key, pki.certificate_der(cert))
 
 
 @dataclass

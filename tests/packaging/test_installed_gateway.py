@@ -3,7 +3,6 @@ unit's first-start initialisation with the shipped configuration, serving, and b
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,10 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from protocol import pki
 
 STARTUP_TIMEOUT = 60.0
 
@@ -36,21 +33,8 @@ def _gateway(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _manufacturer_ca(path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Dongle Manufacturer CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca = pki.make_ca(pki.subject_name("Test Dongle Manufacturer CA"), days=30)
+    path.write_bytes(pki.certificate_pem(ca.certificate))
     return path
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dongle.staff.attestation import Attestation, load_cas, verify_attestation
+from dongle.staff.attestation import attestation_from_results, load_cas, verify_attestation
 from dongle.staff.errors import ConfigError, NotGenuine
-from tests.staff.certs import attest, make_ca
+from tests.fixtures.attestation import attest, make_ca
 
 SERIAL = "TVP00000000AA"
 
@@ -60,7 +60,7 @@ def test_garbage_certificate_is_refused(maker) -> None:
 
 def test_malformed_attest_answer_is_refused() -> None:
     with pytest.raises(NotGenuine, match="malformed attestation"):
-        Attestation.from_results(SERIAL, b"n" * 32, {"certificates": "nope"})
+        attestation_from_results(SERIAL, b"n" * 32, {"certificates": "nope"})
 
 
 def test_ca_file_without_a_certificate_is_a_config_error(tmp_path: Path) -> None:
