@@ -24,6 +24,7 @@ from gateway.demo import create_demo_data
 from gateway.errors import APIError, GatewayError
 from gateway.keys import ensure_keys
 from gateway.receipts import ReceiptError, load_public_key_pem, verify_qr
+from protocol import logfmt
 
 log = logging.getLogger("tvpay.gateway")
 
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logfmt.configure()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Keys, database and its WAL files hold secrets and personal data: owner-only from birth.
     os.umask(0o077)

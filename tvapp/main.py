@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from protocol import logfmt
 from tvapp.config import ConfigError, add_arguments, load_config, overrides_from_args
 from tvapp.fonts import FontNotFound
 from tvapp.journal import JournalCorrupt
@@ -28,11 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tvpay-tv", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="ts=%(asctime)s level=%(levelname)s %(message)s",
-    )
+    logfmt.configure()
     try:
         config = load_config(args.config, os.environ, overrides_from_args(args))
     except ConfigError as exc:

@@ -21,6 +21,7 @@ from dongle.daemon.log import log
 from dongle.daemon.notify import notify
 from dongle.daemon.server import Daemon, EventHub, Server
 from dongle.errors import DaemonError
+from protocol import logfmt
 
 _SD_LISTEN_FDS_START = 3
 EXIT_CONFIG = 78  # sysexits EX_CONFIG: systemd will not restart-loop on a broken config
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
+    logfmt.configure()
     try:
         config = load_config(args)
     except ConfigError as exc:

@@ -7,14 +7,16 @@ Global options work before or after the subcommand (``tvpay-dongle --json list``
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from dongle.staff import cmd_admin, cmd_batch, cmd_device, cmd_pin, cmd_provision, log
+from dongle.staff import cmd_admin, cmd_batch, cmd_device, cmd_pin, cmd_provision
 from dongle.staff.config import load_config
 from dongle.staff.context import Context
 from dongle.staff.errors import Interrupted, StaffError, UsageError
 from dongle.staff.output import Output
+from protocol import logfmt
 
 Command = Callable[[argparse.Namespace, Context], int]
 PROG = "tvpay-dongle"
@@ -190,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         out = Output(json_mode=args.json)
-        log.set_quiet(args.quiet)
+        logfmt.configure(logging.WARNING if args.quiet else logging.INFO)
         config = load_config(
             args.config,
             flags={
