@@ -193,16 +193,19 @@ def unpaid_account(stack: RunningStack, household_no: str | None = None) -> str:
         row = db.execute(
             "SELECT a.id FROM utility_accounts a JOIN households h ON a.household_id = h.id"
             " JOIN bills b ON b.account_id = a.id"
-            " WHERE h.household_no = ? AND b.status = 'unpaid' ORDER BY a.id LIMIT 1",
+            " WHERE h.household_no = ? AND a.bound_at IS NOT NULL AND b.status = 'unpaid'"
+            " ORDER BY a.id LIMIT 1",
             (household,),
         ).fetchone()
     assert row is not None, f"household {household} has no unpaid bill left"
     return str(row[0])
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
+def wait_until(predicate: Any, timeout: float, what: str, *, show: Any = None) -> None:
+    """Poll ``predicate`` until true; on timeout fail with ``what`` (and ``show()``, if given)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            seen = f"; last seen: {show()}" if show is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{seen}")
         time.sleep(0.05)

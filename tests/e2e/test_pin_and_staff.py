@@ -13,7 +13,7 @@ import pytest
 from emulator.automation.client import AutomationClient
 from protocol.errors import PinPolicyError
 from protocol.pin import check_pin
-from tests.e2e.flows import go_home, pay, start_payment, type_pin
+from tests.e2e.flows import pay, start_payment, type_pin
 from tests.e2e.stack import Ledger, RunningStack, start_stack, unpaid_account, wait_until
 
 
@@ -28,9 +28,12 @@ def staff_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 def _hand_back_to_household(client: AutomationClient, serial: str) -> None:
     """Staff worked on the dongle at the shop; the household plugs it back into its box."""
     client.unplug(serial)
+    # A person takes a moment to plug it back: the box shows "insert the dongle" first.
+    wait_until(lambda: client.screen()["state"] == "no_dongle", 15, "the no-dongle screen")
     client.plug(serial)
-    go_home(client)
-    client.wait(text="支付盾已就绪", timeout=20)
+    # The box continues by itself once the dongle is back (pressing Home before that would
+    # leave the screen the box is about to replace).
+    client.wait(screen="home", text="支付盾已就绪", timeout=20)
 
 
 def _wrong_pin(right: str) -> str:
@@ -79,7 +82,8 @@ def test_staff_provisions_a_factory_fresh_dongle_and_it_pays(staff_stack: Runnin
     )
     new_pin = _wrong_pin(stack.pin)
     client.unplug()
-    client.plug(fresh)
+    wait_until(lambda: client.screen()["state"] == "no_dongle", 15, "the no-dongle screen")
+    client.plug(fresh)  # at the shop: staff provision it on the box's daemon
     done = stack.staff(
         ("provision",), "--account", household, "--serial", fresh, "--pin", new_pin, "--wait", "10"
     )
@@ -90,7 +94,10 @@ def test_staff_provisions_a_factory_fresh_dongle_and_it_pays(staff_stack: Runnin
     account = unpaid_account(stack, household)
     _hand_back_to_household(client, fresh)
     wait_until(
-        lambda: f"account:{account}" in client.screen()["focusables"], 20, "the new household"
+        lambda: f"account:{account}" in client.screen()["focusables"],
+        20,
+        f"the new household's account {account}",
+        show=client.screen,
     )
     pay(client, account, new_pin)
     (bill,) = Ledger.read(stack).newly_paid_since(before)
