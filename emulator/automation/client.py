@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -58,9 +57,6 @@ class AutomationClient:
     def press(self, *keys: str) -> dict[str, Any]:
         return self._call("POST", "/api/keys", json={"keys": list(keys)})["screen"]
 
-    def type_digits(self, digits: str) -> dict[str, Any]:
-        return self.press(*digits)
-
     def screen(self) -> dict[str, Any]:
         return self._call("GET", "/api/screen")
 
@@ -109,8 +105,3 @@ class AutomationClient:
 
     def restart_daemon(self) -> dict[str, Any]:
         return self._call("POST", "/api/daemon/restart", timeout=60)
-
-    def wait_for_keys(self, keys: Sequence[str], *, screen: str, timeout: float = 10.0) -> None:
-        """Press ``keys`` then wait for ``screen``: the commonest step of a flow."""
-        self.press(*keys)
-        self.wait(screen=screen, timeout=timeout)
