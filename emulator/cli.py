@@ -16,16 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import emulator
-
-
-class KeyValueFormatter(logging.Formatter):
-    """One line per event, ``key=value``: the message itself is already key=value pairs."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return (
-            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
-            f"logger={record.name} {record.getMessage()}"
-        )
+from protocol import logfmt
 
 
 def command_modules() -> list[str]:
@@ -50,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    logfmt.configure(logging.DEBUG if args.verbose else logging.INFO)
     return int(args.run(args) or 0)
 
 

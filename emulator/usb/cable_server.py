@@ -52,13 +52,10 @@ class CableServer:
         self.bus = bus
         self._source = LocalSource(bus)
         self._listener = socket.create_server((host, port))
-        self._threads: list[threading.Thread] = []
+        bound_host, bound_port = self._listener.getsockname()[:2]
+        # Kept, not asked of the socket: the address is still named after the socket is closed.
+        self.address = f"{bound_host}:{bound_port}"
         self._closing = threading.Event()
-
-    @property
-    def address(self) -> str:
-        host, port = self._listener.getsockname()[:2]
-        return f"{host}:{port}"
 
     def start(self) -> CableServer:
         thread = threading.Thread(target=self.serve_forever, name="cable-accept", daemon=True)

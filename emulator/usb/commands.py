@@ -107,12 +107,17 @@ def run_dongle(args: argparse.Namespace) -> int:
         ),
         replay=False,
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
+    stopped_by: list[str] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        # Closing the listener ends serve_forever's accept; the stop is logged once, below.
+        stopped_by.append(signal.Signals(signum).name)
         server.close()
-    log.info("event=stopped address=%s", server.address)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.serve_forever()
+    log.info("event=stopped address=%s signal=%s", server.address, (stopped_by or ["-"])[0])
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -268,3 +269,34 @@ def test_malformed_transfer_record_ends_only_that_connection(cable: CableProcess
         sock.close()
     with open_link(cable.backend(), cable.serials[0]) as link:
         assert link.call(Command.PING, {"data": b"ok"})["data"] == b"ok"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cable_process_stops_on_a_signal_with_one_line(signum: int, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli", "dongle", "--listen", "127.0.0.1:0", "--count", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "TVPAY_EMULATOR_DONGLE_STATE_DIR": str(tmp_path),
+            "TVPAY_EMULATOR_CONFIG": str(tmp_path / "absent.toml"),
+        },
+    )
+    try:
+        assert proc.stdout is not None
+        address = dict(part.split("=", 1) for part in proc.stdout.readline().split())["address"]
+        with CableControl(address) as control:  # a connection still open when the signal comes
+            assert len(control.list()) == 1
+            proc.send_signal(signum)
+            _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    stops = [line for line in stderr.splitlines() if "event=stopped" in line]
+    assert stops == [stops[0]] and f"signal={signal.Signals(signum).name}" in stops[0]
