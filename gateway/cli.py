@@ -13,6 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import requests
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from gateway import staff as staff_service
 from gateway.bills_import import import_rows, read_file
@@ -21,12 +28,25 @@ from gateway.context import build_context
 from gateway.db.engine import Database, make_engine
 from gateway.db.migrate import upgrade
 from gateway.demo import create_demo_data
-from gateway.errors import APIError, GatewayError
+from gateway.errors import (
+    APIError,
+    DatabaseUnreachable,
+    GatewayError,
+    ServiceUnavailable,
+    StateDirError,
+)
 from gateway.keys import ensure_keys
+from gateway.preflight import check_state_dir, database_unreachable, masked_url
 from gateway.receipts import ReceiptError, load_public_key_pem, verify_qr
 from protocol import logfmt
 
 log = logging.getLogger("tvpay.gateway")
+
+# Exit statuses (docs/gateway.md §2). The sysexits codes let a service manager tell a broken
+# setup (not worth restarting) from a crash.
+EXIT_CONFIG = 2  # usage or configuration error, as argparse reports its own
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the database cannot be reached
+EXIT_CANTCREAT = 73  # EX_CANTCREAT: the state directory cannot be created, read or written
 
 
 def _database(config: GatewayConfig) -> Database:
@@ -127,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create state dir, keys, database and config")
     p.add_argument("--gateway-id", help="the id dongles sign (default tvpay-gw-1)")
     p.add_argument("--manufacturer-ca", action="append", help="trusted manufacturer CA (PEM)")
-    p.set_defaults(func=cmd_init)
+    p.set_defaults(func=cmd_init, state="create")
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1")
@@ -135,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", type=Path)
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--workers", type=int, default=1, help="> 1 only with PostgreSQL")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, state="use")
 
     p = sub.add_parser("staff", help="staff API tokens")
     staff_sub = p.add_subparsers(dest="staff_command", required=True)
@@ -143,19 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
         q = staff_sub.add_parser(name)
         q.add_argument("name")
     staff_sub.add_parser("list")
-    p.set_defaults(func=cmd_staff)
+    p.set_defaults(func=cmd_staff, state="database")
 
     p = sub.add_parser("bills", help="bills from utilities")
     bills_sub = p.add_subparsers(dest="bills_command", required=True)
     q = bills_sub.add_parser("import", help="import a CSV or JSON file, all or nothing")
     q.add_argument("file")
     q.add_argument("--format", choices=("csv", "json"))
-    p.set_defaults(func=cmd_bills_import)
+    p.set_defaults(func=cmd_bills_import, state="database")
 
     p = sub.add_parser("demo-data", help="create realistic demo households")
     p.add_argument("--households", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, state="database")
 
     p = sub.add_parser("receipt", help="receipts")
     receipt_sub = p.add_subparsers(dest="receipt_command", required=True)
@@ -164,8 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     source = q.add_mutually_exclusive_group(required=True)
     source.add_argument("--public-key", help="PEM file of the gateway's receipt key")
     source.add_argument("--gateway", help="gateway base URL to fetch the key from")
-    p.set_defaults(func=cmd_receipt_verify)
+    p.set_defaults(func=cmd_receipt_verify, state=None)
     return parser
+
+
+def _check_state(args: argparse.Namespace, config: GatewayConfig) -> None:
+    """Fail before any work when the command needs a state directory it cannot use."""
+    if args.state == "create":
+        check_state_dir(config.state_dir, create=True)
+    elif args.state == "use" or (args.state == "database" and not config.database_url):
+        check_state_dir(config.state_dir, create=False)
+
+
+def _database_failure(url: str, exc: BaseException) -> str:
+    cause = exc if isinstance(exc, DBAPIError) else exc.__cause__
+    if isinstance(cause, DBAPIError):
+        return str(database_unreachable(url, cause))
+    return f"the database {masked_url(url)} is unavailable: check that it runs and try again"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,13 +209,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Keys, database and its WAL files hold secrets and personal data: owner-only from birth.
     os.umask(0o077)
     args = build_parser().parse_args(argv)
+    url = ""
     try:
         config = load_config(args.state_dir, args.config, args.database_url)
+        url = config.effective_database_url
+        _check_state(args, config)
         return args.func(args, config)
+    except StateDirError as exc:
+        return _fail(str(exc), EXIT_CANTCREAT)
+    except DatabaseUnreachable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    except (ServiceUnavailable, OperationalError, InterfaceError) as exc:
+        # Anything the database driver raises past the retries: it refused or never answered.
+        return _fail(_database_failure(url, exc), EXIT_UNAVAILABLE)
+    except (ArgumentError, NoSuchModuleError):
+        return _fail(
+            f"database_url {masked_url(url)} is not a usable SQLAlchemy URL; "
+            "use e.g. postgresql+psycopg://user@host:5432/tvpay",
+            EXIT_CONFIG,
+        )
     except (GatewayError, OSError, requests.RequestException) as exc:
         message = exc.message if isinstance(exc, APIError) else str(exc)
-        print(f"tvpay-gateway: {message}", file=sys.stderr)
-        return 2
+        return _fail(message, EXIT_CONFIG)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"tvpay-gateway: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -68,3 +68,11 @@ class Unprocessable(APIError):
 class ServiceUnavailable(APIError):
     status = 503
     code = "database_unavailable"
+
+
+class StateDirError(ConfigError):
+    """The state directory cannot be created, read or written."""
+
+
+class DatabaseUnreachable(GatewayError):
+    """The database server cannot be reached or refuses the connection."""
