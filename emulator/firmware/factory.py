@@ -6,7 +6,6 @@ directory beside the dongles; the staff tool and the gateway trust its certifica
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from emulator.files import write_private
 from emulator.firmware.state import DongleState
 from emulator.firmware.store import DongleStore, stored_serials
 from protocol import pki
@@ -50,9 +50,7 @@ def load_or_create_ca(directory: Path) -> ManufacturerCA:
         "TVPay Virtual Manufacturer CA", organization="TVPay Virtual Manufacturing"
     )
     authority = pki.make_ca(name, days=_VALIDITY_DAYS)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pki.private_key_pem(authority.key))
+    write_private(key_path, pki.private_key_pem(authority.key))
     cert_path.write_bytes(pki.certificate_pem(authority.certificate))
     return ManufacturerCA(authority, cert_path)
 

@@ -176,13 +176,16 @@ def _next_events(events: queue.Queue, count: int, timeout: float = 20.0) -> list
     return got
 
 
-def _serve_on(address: str, state_dir: Path) -> subprocess.Popen[str]:
-    """A cable process on a given address; returns once it listens."""
+def _serve_on(
+    address: str, state_dir: Path, *flags: str, stderr: int = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[str], str]:
+    """A cable process on a given address (port 0: a free one); returns once it listens, with
+    the address it listens on."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator.cli", "dongle", "--listen", address],
+        [sys.executable, "-m", "emulator.cli", "dongle", "--listen", address, *flags],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         env={
             **os.environ,
@@ -190,8 +193,10 @@ def _serve_on(address: str, state_dir: Path) -> subprocess.Popen[str]:
             "TVPAY_EMULATOR_CONFIG": str(state_dir / "absent.toml"),
         },
     )
-    assert proc.stdout is not None and proc.stdout.readline().startswith(f"address={address}")
-    return proc
+    assert proc.stdout is not None
+    bound = dict(part.split("=", 1) for part in proc.stdout.readline().split())["address"]
+    assert address.endswith(":0") or bound == address
+    return proc, bound
 
 
 def test_hotplug_reports_removes_when_the_cable_dies_and_adds_when_it_returns() -> None:
@@ -203,7 +208,7 @@ def test_hotplug_reports_removes_when_the_cable_dies_and_adds_when_it_returns() 
             first.process.kill()
             first.process.wait()
             removed = _next_events(events, 2)
-            second = _serve_on(first.address, first.state_dir)
+            second, _ = _serve_on(first.address, first.state_dir)
             try:
                 again = _next_events(events, 2)
             finally:
@@ -273,21 +278,8 @@ def test_malformed_transfer_record_ends_only_that_connection(cable: CableProcess
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cable_process_stops_on_a_signal_with_one_line(signum: int, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator.cli", "dongle", "--listen", "127.0.0.1:0", "--count", "1"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **os.environ,
-            "TVPAY_EMULATOR_DONGLE_STATE_DIR": str(tmp_path),
-            "TVPAY_EMULATOR_CONFIG": str(tmp_path / "absent.toml"),
-        },
-    )
+    proc, address = _serve_on("127.0.0.1:0", tmp_path, "--count", "1", stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
-        address = dict(part.split("=", 1) for part in proc.stdout.readline().split())["address"]
         with CableControl(address) as control:  # a connection still open when the signal comes
             assert len(control.list()) == 1
             proc.send_signal(signum)
