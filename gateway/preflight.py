@@ -3,7 +3,7 @@ the path or URL and what to check, instead of a traceback from deep inside a lib
 
 from __future__ import annotations
 
-import getpass
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -20,17 +20,17 @@ def check_state_dir(path: Path, *, create: bool) -> None:
     if not create and not path.exists():
         raise ConfigError(f"state directory {path} does not exist; run 'tvpay-gateway init' first")
     try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         if create:
             path.mkdir(parents=True, exist_ok=True)
-        if not path.is_dir():
-            raise NotADirectoryError(20, "not a directory")
         os.listdir(path)
         # Only a real write proves writability: access() says yes to root on a read-only mount.
         tempfile.TemporaryFile(dir=path).close()
     except OSError as exc:
         raise StateDirError(
             f"state directory {path} cannot be used ({exc.strerror or exc}): check that it is a "
-            f"directory that user {getpass.getuser()} can read and write, or pass --state-dir"
+            f"directory that this user (uid {os.geteuid()}) can read and write, or pass --state-dir"
         ) from None
 
 

@@ -17,7 +17,9 @@ Every setting has a default that works with the emulator (`tvpay-emulator up`).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -31,6 +33,10 @@ DEFAULT_CONFIG = Path("/etc/tvpay/tvapp.toml")
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the setting and its source."""
+
+
+class StateDirError(OSError):
+    """The state directory cannot be created, read or written; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +149,10 @@ def load_config(
                 table = tomllib.load(fh).get("tvapp", {})
         except OSError as exc:
             raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file}: tvapp must be a [tvapp] table")
         unknown = sorted(set(table) - set(_ENV))
         if unknown:
             raise ConfigError(f"{file}: unknown settings {', '.join(unknown)}")
@@ -158,6 +166,23 @@ def load_config(
     return _validate(replace(TvConfig(), **values))
 
 
+def ensure_state_dir(path: Path) -> None:
+    """Create the state directory if needed and prove it can be read and written, so a bad one
+    stops the app at start with its path, not at the first payment."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        path.mkdir(parents=True, exist_ok=True)
+        os.listdir(path)
+        # Only a real write proves it: access() says yes to root on a read-only mount.
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise StateDirError(
+            f"state directory {path} cannot be used ({exc.strerror or exc}): check that it is a "
+            f"directory that this user (uid {os.geteuid()}) can read and write, or set --state-dir"
+        ) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help=f"TOML file (default {DEFAULT_CONFIG})")
     parser.add_argument("--gateway-url", help="gateway base URL (env TVPAY_GATEWAY_URL)")
@@ -166,7 +191,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--daemon-socket", help="dongle daemon socket (TVPAY_DONGLED_SOCKET)")
     parser.add_argument("--state-dir", help="where the payment journal lives (TVPAY_TV_STATE_DIR)")
-    parser.add_argument("--language", choices=sorted(LANGUAGES), help="zh_CN (default), zh_TW, en")
+    # No argparse choices: the settings check reports a bad value in one line, from any source.
+    parser.add_argument("--language", help=f"{', '.join(LANGUAGES)} (default zh_CN)")
     parser.add_argument("--window", help="window size, e.g. 1920x1080 (TVPAY_TV_WINDOW)")
     parser.add_argument(
         "--fullscreen", action=argparse.BooleanOptionalAction, default=None, help="full screen"

@@ -9,11 +9,23 @@ import os
 import sys
 
 from protocol import logfmt
-from tvapp.config import ConfigError, add_arguments, load_config, overrides_from_args
+from tvapp.config import (
+    ConfigError,
+    StateDirError,
+    add_arguments,
+    ensure_state_dir,
+    load_config,
+    overrides_from_args,
+)
 from tvapp.fonts import FontNotFound
 from tvapp.journal import JournalCorrupt
 
 log = logging.getLogger("tvapp")
+
+# Exit statuses (docs/tvapp.md, Settings). All start-up failures happen before Kivy opens a window.
+EXIT_FAILED = 1  # the CJK font is missing or the payment journal is damaged
+EXIT_CONFIG = 2  # a setting is malformed (as argparse reports a bad flag)
+EXIT_CANTCREAT = 73  # sysexits EX_CANTCREAT: the state directory cannot be created or written
 
 
 def _saved_language(state_dir: str) -> str | None:
@@ -32,13 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     logfmt.configure()
     try:
         config = load_config(args.config, os.environ, overrides_from_args(args))
+        ensure_state_dir(config.state_path)
     except ConfigError as exc:
-        print(f"tvpay-tv: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), EXIT_CONFIG)
+    except StateDirError as exc:
+        return _fail(str(exc), EXIT_CANTCREAT)
     language = config.language
     if args.language is None:  # a flag wins; otherwise the user's last choice on this box
         saved = _saved_language(str(config.state_path))
         language = saved if saved in ("zh_CN", "zh_TW", "en") else language
+    # Kivy's own log mode swaps sys.stderr for a stream that logs, and our stderr handler then
+    # logs into itself until the recursion limit: let Kivy log through Python logging instead.
+    os.environ["KIVY_LOG_MODE"] = "PYTHON"
     try:
         from tvapp.ui.boot import prepare_kivy
 
@@ -54,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         tr.switch(language)
         services = Services.build(config)
     except (FontNotFound, JournalCorrupt) as exc:
-        print(f"tvpay-tv: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), EXIT_FAILED)
     app = TvPayApp(config, services)
     readers = []
     if config.evdev:
@@ -70,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             reader.stop()
         services.close()
     return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"tvpay-tv: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

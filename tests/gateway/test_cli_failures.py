@@ -53,4 +53,4 @@ def test_unusable_state_directory_is_one_line_naming_it(tmp_path: Path, command:
     assert result.returncode == EXIT_CANTCREAT, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"state directory {state}" in result.stderr
-    assert "read and write" in result.stderr
+    assert "can read and write" in result.stderr
