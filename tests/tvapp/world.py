@@ -84,10 +84,11 @@ def _wait_for(predicate: Any, what: str, timeout: float = START_TIMEOUT) -> None
         time.sleep(0.02)
 
 
-def start_gateway(state: Path, manufacturer_ca: Path) -> tuple[subprocess.Popen[str], str]:
+def start_gateway(state: Path, *serve_args: str) -> tuple[subprocess.Popen[str], str]:
+    """``tvpay-gateway serve`` on a free port (``serve_args``: e.g. its TLS files)."""
     gw = [str(BIN / "tvpay-gateway"), "--state-dir", str(state)]
     proc = subprocess.Popen(
-        [*gw, "serve", "--host", "127.0.0.1", "--port", "0"],
+        [*gw, "serve", "--host", "127.0.0.1", "--port", "0", *serve_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -145,7 +146,7 @@ def running_world(tmp: Path) -> Iterator[World]:
                     proc.kill()
 
         stack.callback(stop_all)
-        processes["gateway"], url = start_gateway(state, cable.manufacturer_ca)
+        processes["gateway"], url = start_gateway(state)
         socket = tmp / "dongled.sock"
         processes["daemon"] = start_daemon(socket, cable)
         _run(

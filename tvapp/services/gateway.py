@@ -1,6 +1,7 @@
 """HTTP client of the payment gateway (docs/gateway.md), used from worker threads.
 
-TLS is verified against the configured CA file (or the system store). Errors are sorted into
+TLS is verified against the configured CA file (or the system store), whatever
+REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE say. Errors are sorted into
 what the user can act on: the network is down (retry later; journaled payments wait), the
 session expired (open a new one, done here transparently), or the gateway refused (its
 message, in words, is shown).
@@ -57,7 +58,11 @@ class Gateway:
         )
         self._http.mount("http://", HTTPAdapter(max_retries=retry))
         self._http.mount("https://", HTTPAdapter(max_retries=retry))
-        self._http.verify = ca_file if ca_file else True
+        # Passed with every request, not set on the session: requests lets REQUESTS_CA_BUNDLE /
+        # CURL_CA_BUNDLE override a session's ``verify`` (merge_environment_settings), which
+        # would trust whatever bundle the environment names instead of the configured CA.
+        # trust_env stays on: it also carries the proxy settings an operator's network needs.
+        self._verify: str | bool = ca_file or True
         self._http.headers["User-Agent"] = "tvpay-tv/1"
 
     def close(self) -> None:
@@ -88,6 +93,7 @@ class Gateway:
                 params=params,
                 headers=all_headers,
                 timeout=self.timeout,
+                verify=self._verify,
             )
         except requests.exceptions.SSLError as exc:
             # Not "network down": retrying will not help until the CA is fixed.
