@@ -76,9 +76,13 @@ def _convert(name: str, value: Any) -> Any:
     """Coerce a TOML, environment or flag value to the type of field ``name``."""
     try:
         if name == "socket_mode":
-            return int(value, 8) if isinstance(value, str) else int(value)
+            return _in_range(
+                int(value, 8) if isinstance(value, str) else int(value), 0o777, "0..777 octal"
+            )
         if name in ("vid", "pid"):
-            return int(value, 0) if isinstance(value, str) else int(value)
+            return _in_range(
+                int(value, 0) if isinstance(value, str) else int(value), 0xFFFF, "0..0xffff"
+            )
         if name in ("command_timeout", "lease_idle_timeout", "acquire_wait_max", "shutdown_grace"):
             number = float(value)
             if number <= 0:
@@ -94,12 +98,18 @@ def _convert(name: str, value: Any) -> Any:
         raise ConfigError(f"setting {name} = {value!r} is invalid ({exc}): fix it") from None
 
 
+def _in_range(number: int, highest: int, shown: str) -> int:
+    if not 0 <= number <= highest:
+        raise ValueError(f"must be within {shown}")
+    return number
+
+
 def _from_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"the configuration {path} is not valid TOML: {exc}") from None
     values: dict[str, Any] = {}
     for table, entries in data.items():

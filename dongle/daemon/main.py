@@ -7,6 +7,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -24,11 +25,24 @@ from dongle.errors import DaemonError
 from protocol import logfmt
 
 _SD_LISTEN_FDS_START = 3
-EXIT_CONFIG = 78  # sysexits EX_CONFIG: systemd will not restart-loop on a broken config
+# Exit statuses (docs/daemon-api.md §1). The unit's RestartPreventExitStatus lists 69 and 78:
+# restarting cannot help until someone installs or fixes something.
+EXIT_FAILED = 1  # any other start-up failure (e.g. the hotplug source cannot be reached)
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: no USB backend (libusb) is installed
+EXIT_CANTCREAT = 73  # sysexits EX_CANTCREAT: the socket or its directory cannot be created
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: a setting is unreadable or invalid
 
 
 class StartupError(DaemonError):
     code = "startup"
+
+
+class BackendUnavailable(StartupError):
+    """No USB backend can be used at all (libusb is not installed)."""
+
+
+class SocketUnavailable(StartupError):
+    """The listening socket or its directory cannot be created."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return run(config)
+    except ConfigError as exc:
+        log("config_invalid", level="error", error=exc)
+        return EXIT_CONFIG
     except DaemonError as exc:
         log("startup_failed", level="error", error=exc)
-        return 1
+        return _EXIT_STATUS.get(type(exc), EXIT_FAILED)
+
+
+_EXIT_STATUS = {BackendUnavailable: EXIT_UNAVAILABLE, SocketUnavailable: EXIT_CANTCREAT}
 
 
 def run(config: DaemonConfig) -> int:
@@ -58,7 +78,11 @@ def run(config: DaemonConfig) -> int:
     try:
         backend = usblink.load_backend(config.usb_backend)
     except Exception as exc:  # a plug-in spec: any failure is a configuration problem
-        raise StartupError(f"cannot load USB backend {config.usb_backend!r}: {exc}") from None
+        raise ConfigError(f"cannot load USB backend {config.usb_backend!r}: {exc}") from None
+    try:
+        usblink.find_dongles(backend, config.vid, config.pid)
+    except usblink.LinkError as exc:  # only "no backend at all": a plug-in's own failures pass
+        raise BackendUnavailable(str(exc)) from None
 
     events = EventHub()
     leases = LeaseTable(config.lease_idle_timeout, events.publish)
@@ -131,7 +155,13 @@ def _listener(config: DaemonConfig) -> tuple[socket.socket, Path | None]:
         sock.setblocking(False)
         return sock, None
     path = Path(config.socket_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SocketUnavailable(
+            f"cannot create the socket directory {path.parent} ({exc.strerror}): create it, "
+            "or choose another --socket"
+        ) from None
     if path.exists() or path.is_symlink():
         _remove_stale(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -141,23 +171,36 @@ def _listener(config: DaemonConfig) -> tuple[socket.socket, Path | None]:
         sock.bind(str(path))
     except OSError as exc:
         sock.close()
-        raise StartupError(f"cannot create the socket {path}: {exc.strerror}") from None
+        raise SocketUnavailable(f"cannot create the socket {path}: {exc.strerror}") from None
     finally:
         os.umask(old_umask)
-    os.chmod(path, config.socket_mode)
     try:
         gid = group_id(config.socket_group)
     except KeyError:
         log("socket_group_unknown", level="warning", group=config.socket_group)
         gid = None
-    if gid is not None:
-        os.chown(path, -1, gid)
+    try:
+        os.chmod(path, config.socket_mode)
+        if gid is not None:
+            os.chown(path, -1, gid)
+    except OSError as exc:
+        sock.close()
+        path.unlink(missing_ok=True)
+        raise SocketUnavailable(
+            f"cannot give the socket {path} its mode and group ({exc.strerror}): the daemon's "
+            f"user must belong to group {config.socket_group}"
+        ) from None
     sock.listen(64)
     sock.setblocking(False)
     return sock, path
 
 
 def _remove_stale(path: Path) -> None:
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        # Never delete what is not ours: a mistyped --socket must not cost someone a file.
+        raise SocketUnavailable(
+            f"{path} exists and is not a socket: move it or choose another --socket"
+        )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))
