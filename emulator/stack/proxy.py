@@ -5,6 +5,13 @@ certificate). Conditions: ``up``; ``down`` — open connections are reset and ne
 once, as a box whose uplink died would see; ``slow`` — every chunk waits ``delay_ms`` in each
 direction. The upstream address can change while running, so a restarted gateway may come back on
 another port without the TV app noticing.
+
+Restarting the gateway goes through ``draining``: a TLS server that shuts down closes its idle
+keep-alive connections with a close_notify and then waits for the peer's, which a client's idle
+pooled socket never sends, so the old gateway would wait until it is killed. While draining, the
+proxy closes each connection to the old gateway as soon as it carries no request (its last
+request has been answered and nothing moved for a moment); after a grace period it closes the
+rest, whose requests then fail as on a real restart (the TV app's journal resubmits them).
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 65536
 _CONNECT_TIMEOUT = 5.0
+_DRAIN_QUIET = 0.05  # a connection this long without traffic, its request answered, is idle
+_DRAIN_POLL = 0.02
 
 
 class ProxyError(Exception):
@@ -48,19 +58,41 @@ class NetworkCondition:
 
 def _reset(sock: socket.socket) -> None:
     # SO_LINGER 0 makes close() send RST: the peer sees "connection reset", not a clean EOF.
+    # A pump thread may be blocked in recv() on this socket, and Linux defers a close() until
+    # that returns; shutting the reading side down first wakes it (and sends nothing).
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RD)
     sock.close()
 
 
 class _Connection:
     """One client connection and its upstream twin, pumped by two threads."""
 
-    def __init__(self, proxy: FaultProxy, client: socket.socket, upstream: socket.socket) -> None:
+    def __init__(
+        self,
+        proxy: FaultProxy,
+        client: socket.socket,
+        upstream: socket.socket,
+        upstream_addr: tuple[str, int],
+    ) -> None:
         self._proxy = proxy
         self._client = client
         self._upstream = upstream
+        self.upstream_addr = upstream_addr
         self._closed = threading.Event()
+        # Plain attributes written by the pumps and read by a drain: the GIL keeps each whole.
+        self._awaiting_reply = False  # the client sent bytes the gateway has not answered yet
+        self._carrying = {"up": False, "down": False}  # a chunk received, not yet forwarded
+        self._last_traffic = time.monotonic()
+
+    def idle(self, quiet: float) -> bool:
+        """No request outstanding, nothing in transit and no traffic for ``quiet`` seconds."""
+        return (
+            not self._awaiting_reply
+            and not any(self._carrying.values())
+            and time.monotonic() - self._last_traffic >= quiet
+        )
 
     def start(self) -> None:
         for src, dst, name in (
@@ -72,12 +104,20 @@ class _Connection:
             ).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        towards_gateway = src is self._client
+        direction = "up" if towards_gateway else "down"
         try:
             while not self._closed.is_set():
                 data = src.recv(_CHUNK)
+                if self._closed.is_set():
+                    return
                 if not data:
                     dst.shutdown(socket.SHUT_WR)
                     return
+                self._carrying[direction] = True
+                self._last_traffic = time.monotonic()
+                if towards_gateway:
+                    self._awaiting_reply = True
                 delay = self._proxy.condition.delay_ms
                 if delay:
                     # Simulated latency, not synchronisation.
@@ -85,6 +125,10 @@ class _Connection:
                 if self._closed.is_set():
                     return
                 dst.sendall(data)
+                if not towards_gateway:
+                    self._awaiting_reply = False
+                self._last_traffic = time.monotonic()
+                self._carrying[direction] = False
         except OSError:
             self.cut()
 
@@ -142,6 +186,39 @@ class FaultProxy:
             connection.cut()
         log.info("event=network_condition mode=%s delay_ms=%d", condition.mode, condition.delay_ms)
 
+    @contextlib.contextmanager
+    def draining(self, upstream: tuple[str, int], grace: float) -> Iterator[None]:
+        """While the body stops the gateway at ``upstream``, close its connections (see the
+        module docstring): idle ones at once, all of them after ``grace`` seconds."""
+        done = threading.Event()
+        thread = threading.Thread(
+            target=self._drain, args=(upstream, grace, done), name="proxy-drain", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _drain(self, upstream: tuple[str, int], grace: float, done: threading.Event) -> None:
+        deadline = time.monotonic() + grace
+        closed = 0
+        while True:
+            late = time.monotonic() >= deadline
+            with self._lock:
+                doomed = [
+                    c
+                    for c in self._connections
+                    if c.upstream_addr == upstream and (late or c.idle(_DRAIN_QUIET))
+                ]
+            for connection in doomed:
+                connection.cut()
+            closed += len(doomed)
+            if late or done.wait(_DRAIN_POLL):
+                break
+        log.info("event=drained upstream=%s:%d connections=%d", *upstream, closed)
+
     def _forget(self, connection: _Connection) -> None:
         with self._lock:
             self._connections.discard(connection)
@@ -174,7 +251,7 @@ class FaultProxy:
         upstream.settimeout(None)
         for sock in (client, upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection = _Connection(self, client, upstream)
+        connection = _Connection(self, client, upstream, upstream_addr)
         with self._lock:
             if self._condition.mode is NetworkMode.DOWN or self._closing.is_set():
                 cut_now = True

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,9 @@ from emulator.usb.cable import CableControl, CableError
 
 log = logging.getLogger(__name__)
 DEMO_ALIAS = "demo"
+# How long a restarting gateway may take to answer the requests it already has; see
+# emulator.stack.proxy ("draining") for why its idle connections are closed for it.
+GATEWAY_DRAIN_GRACE = 1.0
 
 
 class StackError(Exception):
@@ -193,8 +197,12 @@ class Stack:
         """Stop the gateway (SIGTERM) and start it again on the same port if it is still free."""
         with self._gateway_lock:
             assert self._gateway is not None and self._proxy is not None
-            _, port = self._gateway_address()
-            self._gateway.stop()
+            old = self._gateway_address()
+            began = time.monotonic()
+            with self._proxy.draining(old, grace=GATEWAY_DRAIN_GRACE):
+                status = self._gateway.stop()
+            stopped = time.monotonic()
+            port = old[1]
             try:
                 self._start_gateway(port)
             except ProcessError:
@@ -204,6 +212,12 @@ class Stack:
                 except ProcessError as exc:
                     raise ServiceFailed(str(exc)) from exc
             self._proxy.set_upstream(self._gateway_address())
+            log.info(
+                "event=gateway_restarted status=%s stop_s=%.2f start_s=%.2f",
+                status,
+                stopped - began,
+                time.monotonic() - stopped,
+            )
             return {"gateway": self._service_info(self._gateway, url=self.gateway_url)}
 
     # -- the daemon --------------------------------------------------------------------------

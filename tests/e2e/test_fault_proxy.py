@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -92,3 +93,86 @@ def test_upstream_can_move(echo_server: tuple[str, int]) -> None:
 def test_slow_without_delay_is_refused() -> None:
     with pytest.raises(ProxyError, match="delay_ms"):
         NetworkCondition(NetworkMode.SLOW, delay_ms=0)
+
+
+class _HoldingEcho(socketserver.BaseRequestHandler):
+    """Echoes, but answers b"hold" only once the server's ``release`` event is set."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            while data := self.request.recv(65536):
+                if data == b"hold":
+                    self.server.release.wait(30)  # type: ignore[attr-defined]
+                self.request.sendall(data)
+
+
+@pytest.fixture
+def holding_server() -> Iterator[tuple[tuple[str, int], threading.Event]]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _HoldingEcho)
+    server.daemon_threads = True
+    server.release = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield server.server_address[:2], server.release  # type: ignore[attr-defined]
+    server.release.set()  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the proxy closes ``sock`` (EOF or reset) within ``seconds``."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(16) == b""
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_draining_closes_an_idle_connection_at_once(
+    holding_server: tuple[tuple[str, int], threading.Event],
+) -> None:
+    upstream, _ = holding_server
+    proxy = FaultProxy(upstream).start()
+    try:
+        with socket.create_connection(proxy.address, timeout=5) as sock:
+            sock.sendall(b"a")
+            assert sock.recv(16) == b"a"  # answered: the connection is idle
+            started = time.monotonic()
+            with proxy.draining(upstream, grace=30):
+                assert _closed_within(sock, 5)
+            assert time.monotonic() - started < 5
+    finally:
+        proxy.close()
+
+
+def test_draining_lets_an_unanswered_request_get_its_answer(
+    holding_server: tuple[tuple[str, int], threading.Event],
+) -> None:
+    upstream, release = holding_server
+    proxy = FaultProxy(upstream).start()
+    try:
+        with socket.create_connection(proxy.address, timeout=5) as sock:
+            sock.sendall(b"hold")
+            with proxy.draining(upstream, grace=30):
+                assert not _closed_within(sock, 0.5)  # still waiting for its answer
+                release.set()
+                sock.settimeout(5)
+                assert sock.recv(16) == b"hold"
+                assert _closed_within(sock, 5)  # answered, then closed
+    finally:
+        proxy.close()
+
+
+def test_draining_closes_every_connection_after_the_grace(
+    holding_server: tuple[tuple[str, int], threading.Event],
+) -> None:
+    upstream, _ = holding_server
+    proxy = FaultProxy(upstream).start()
+    try:
+        with socket.create_connection(proxy.address, timeout=5) as sock:
+            sock.sendall(b"hold")
+            with proxy.draining(upstream, grace=0.2):
+                assert _closed_within(sock, 5)
+    finally:
+        proxy.close()

@@ -7,6 +7,8 @@ that was paid, none lost, none doubled.
 
 from __future__ import annotations
 
+import time
+
 from tests.e2e.flows import (
     confirm_and_wait_receipt,
     focus_on,
@@ -16,6 +18,8 @@ from tests.e2e.flows import (
     type_pin,
 )
 from tests.e2e.stack import Ledger, RunningStack, unpaid_account, wait_until
+
+RESTART_BOUND = 3.0
 
 
 def test_pay_a_bill(stack: RunningStack) -> None:
@@ -57,6 +61,18 @@ def test_gateway_restart_mid_flow(stack: RunningStack) -> None:
     client.restart_gateway()
     confirm_and_wait_receipt(client)
     assert len(Ledger.read(stack).newly_paid_since(before)) == 1
+
+
+def test_gateway_restart_does_not_wait_for_the_tv_apps_idle_connections(
+    stack: RunningStack,
+) -> None:
+    client = stack.client
+    go_home(client)  # the app has just talked to the gateway: its pooled connection is open
+    started = time.monotonic()
+    client.restart_gateway()
+    # Seconds, not the supervisor's kill timeout (5 s): a gateway held by an idle keep-alive
+    # connection would be killed only then.
+    assert time.monotonic() - started < RESTART_BOUND
 
 
 def test_daemon_killed_and_restarted(stack: RunningStack) -> None:
