@@ -92,9 +92,12 @@ class _RemotePort:
 
     def _call(self, op: str, **args: Any) -> Any:
         try:
-            return self._client.request(op, **args)
+            reply = self._client.exchange({"op": op, **args})
         except (WireError, OSError):
             raise no_device() from None  # the dongle process went away: as good as unplugged
+        # Outside the try: pyusb's USBError is an OSError, and a timeout or a stall the dongle
+        # reported must stay what it is, not turn into "unplugged".
+        return _result(reply)
 
     def control(
         self, request_type: int, request: int, value: int, index: int, data: bytes | int
