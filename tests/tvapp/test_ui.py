@@ -1,7 +1,8 @@
 """The TV app driven headless with remote keys against the real gateway, daemon and dongle.
 
 The tests share one app and one household (Kivy allows one window per process) and run in
-file order: the PIN-blocking test is last because it blocks the household's dongle.
+file order: the PIN-blocking test comes late because it blocks the household's dongle, and the
+last one has staff unblock it.
 """
 
 from __future__ import annotations
@@ -299,7 +300,86 @@ def _simplified_chinese_after_each_test(tv: AppDriver):
     tv.app.controller.switch_language("zh_CN")
 
 
-def test_three_wrong_pins_block_the_dongle(tv: AppDriver) -> None:
+def test_a_payment_confirmed_in_the_background_is_announced_and_in_history(
+    tv: AppDriver, network: NetworkCut
+) -> None:
+    _to_confirm(tv)
+    biller = tv.app.pay_vm.biller
+    network.cut()
+    try:
+        tv.type_digits("246813")
+        tv.key(ENTER)
+        assert tv.wait_screen("state")["state"] == "pending"
+        (signed,) = tv.app.services.journal.unconfirmed()
+    finally:
+        network.restore()
+    tv.wait_for(
+        lambda s: f"{biller}的缴费已确认" in s["texts"], "the confirmation notice", timeout=30
+    )
+    # The pending screen makes way for the household; the notice stays on.
+    assert f"{biller}的缴费已确认" in tv.wait_screen("home")["texts"]
+    tv.screenshot("notice-confirmed-zh_CN")
+    tv.app.controller.open_history()
+    tv.wait_screen("history")
+    rows = {p["key"]: p["status"] for p in tv.app.history_vm.payments}
+    assert rows[signed.payment_id] == "succeeded"
+
+
+def _household_shown(tv: AppDriver, household: dict[str, Any]) -> bool:
+    """Home shows ``household`` (its name and its bound accounts, masked)."""
+    shown = {a["account"][-4:] for a in tv.app.home_vm.accounts}
+    bound = {a["account_no"][-4:] for a in household["accounts"] if a["bound"]}
+    name = tv.app.vm.household_name
+    return tv.app.sm.current == "home" and name[:1] == household["name"][:1] and bound <= shown
+
+
+def _wait_household(tv: AppDriver, household: dict[str, Any]) -> None:
+    tv.wait_for(lambda _s: _household_shown(tv, household), f"household {household['name'][:1]}")
+
+
+def _plug_back_the_household_dongle(tv: AppDriver, world: World) -> None:
+    control = world.cable.control()
+    control.unplug(world.other_serial)
+    tv.wait_for(lambda s: s["state"] == "no_dongle", "the no-dongle screen")
+    control.plug(world.serial)
+    _wait_household(tv, world.household)
+
+
+def test_another_dongle_plugged_in_after_home_shows_its_own_household(
+    tv: AppDriver, world: World
+) -> None:
+    _home(tv)
+    _wait_household(tv, world.household)
+    control = world.cable.control()
+    control.unplug(world.serial)
+    tv.wait_for(lambda s: s["state"] == "no_dongle", "the no-dongle screen")
+    tv.press("home")  # pressed before plugging the other dongle in
+    try:
+        control.plug(world.other_serial)
+        _wait_household(tv, world.other_household)
+        assert tv.app.services.session.dongle_id == world.other_serial
+    finally:
+        _plug_back_the_household_dongle(tv, world)
+
+
+def test_refresh_opens_a_session_for_a_dongle_swapped_unseen(tv: AppDriver, world: World) -> None:
+    _home(tv)
+    _wait_household(tv, world.household)
+    controller = tv.app.controller
+    controller._subscription.close()  # the plug events get lost, e.g. a daemon restart
+    try:
+        control = world.cable.control()
+        control.unplug(world.serial)
+        control.plug(world.other_serial)
+        world.daemon_sees({world.other_serial})
+        tv.press("green")  # Refresh
+        _wait_household(tv, world.other_household)
+    finally:
+        controller.watch_dongle()
+        _plug_back_the_household_dongle(tv, world)
+
+
+def _block_the_dongle(tv: AppDriver) -> dict[str, Any]:
     for _ in range(2):
         _to_confirm(tv)
         tv.type_digits("135792")
@@ -307,6 +387,24 @@ def test_three_wrong_pins_block_the_dongle(tv: AppDriver) -> None:
         tv.wait_screen("confirm")
     tv.type_digits("135792")
     tv.key(ENTER)
-    state = tv.wait_for(lambda s: s["state"] == "pin_blocked", "the blocked screen")
+    return tv.wait_for(lambda s: s["state"] == "pin_blocked", "the blocked screen")
+
+
+def test_three_wrong_pins_block_the_dongle(tv: AppDriver) -> None:
+    state = _block_the_dongle(tv)
     assert "请联系电信工作人员解锁" in " ".join(state["texts"])
     tv.screenshot("state-pin-blocked-zh_CN")
+
+
+def test_a_staff_unblock_shows_the_dongle_ready_without_replugging(
+    tv: AppDriver, world: World
+) -> None:
+    if tv.app.vm.dongle != "blocked":
+        _block_the_dongle(tv)
+    # Staff unblock it with their own tool on this box, through the daemon.
+    world.staff("pin", "unblock", "--serial", world.serial, stdin=f"{world.puk}\n{world.pin}\n")
+    state = tv.wait_for(
+        lambda s: s["screen"] == "home" and "支付盾已就绪" in s["texts"], "the dongle ready"
+    )
+    assert tv.app.vm.dongle == "present"
+    assert state["focus"] in state["focusables"]

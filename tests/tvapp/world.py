@@ -1,10 +1,11 @@
 """The real system around the TV app, for its end-to-end tests.
 
-``running_world(tmp)`` starts, each as a real process: a virtual-cable process with one factory
-dongle (tests.fixtures.dongles), the gateway (``tvpay-gateway init``, demo data, ``serve`` on
-a free port), the dongle daemon (``tvpay-dongled`` on a socket in ``tmp``, reaching the dongle
-over the cable), and provisions the dongle for the demo household with the staff tool
-(``tvpay-dongle provision``). Nothing is faked.
+``running_world(tmp)`` starts, each as a real process: a virtual-cable process with two factory
+dongles (tests.fixtures.dongles), the gateway (``tvpay-gateway init``, demo data for two
+households, ``serve`` on a free port), the dongle daemon (``tvpay-dongled`` on a socket in
+``tmp``, reaching the dongles over the cable), and provisions each dongle for its household with
+the staff tool (``tvpay-dongle provision``). The second household's dongle is then unplugged: the
+box starts with the first one, and a test swaps them. Nothing is faked.
 """
 
 from __future__ import annotations
@@ -63,8 +64,66 @@ class World:
     pin: str
     serial: str
     processes: dict[str, subprocess.Popen[str]]
+    puk: str
+    staff_token: str
+    other_household: dict[str, Any]  # owns the second dongle, unplugged at the start
+    other_serial: str
 
     extra_account_no: str = EXTRA_ACCOUNT_NO
+
+    def staff(self, *args: str, stdin: str = "") -> dict[str, Any]:
+        """Run the staff tool against this world (``--json``); its JSON answer."""
+        done = subprocess.run(
+            [
+                str(BIN / "tvpay-dongle"),
+                "--json",
+                "--gateway",
+                self.gateway_url,
+                "--socket",
+                str(self.daemon_socket),
+                "--manufacturer-ca",
+                str(self.cable.manufacturer_ca),
+                *args,
+            ],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "TVPAY_STAFF_TOKEN": self.staff_token},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"tvpay-dongle {args[:2]} failed: {done.stdout} {done.stderr[-2000:]}"
+            )
+        return json.loads(done.stdout.splitlines()[-1])
+
+    def provision(self, serial: str, household_no: str) -> str:
+        """Make ``serial`` the payment key of ``household_no``; its PUK."""
+        answer = self.staff(
+            "provision",
+            "--serial",
+            serial,
+            "--account",
+            household_no,
+            "--pin",
+            self.pin,
+            "--wait",
+            "10",
+        )
+        return answer["puk"]
+
+    def daemon_sees(self, serials: set[str]) -> None:
+        """Wait until the daemon has exactly ``serials`` plugged in."""
+        from dongle.client import DaemonClient
+
+        client = DaemonClient(str(self.daemon_socket), client_name="tvapp-tests")
+        try:
+            _wait_for(
+                lambda: {d.serial for d in client.devices()} == serials,
+                f"the daemon seeing {sorted(serials)}",
+            )
+        finally:
+            client.close()
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> str:
@@ -123,12 +182,13 @@ def start_daemon(socket: Path, cable: CableProcess) -> subprocess.Popen[str]:
 @contextmanager
 def running_world(tmp: Path) -> Iterator[World]:
     with ExitStack() as stack:
-        cable = stack.enter_context(running_cable(1, state_dir=tmp / "dongles"))
+        cable = stack.enter_context(running_cable(2, state_dir=tmp / "dongles"))
         state = tmp / "gateway"
         gw = [str(BIN / "tvpay-gateway"), "--state-dir", str(state)]
         _run(*gw, "init", "--manufacturer-ca", str(cable.manufacturer_ca))
-        household = json.loads(
-            _run(*gw, "demo-data", "--households", "1", "--seed", "7").splitlines()[0]
+        household, other = (
+            json.loads(line)
+            for line in _run(*gw, "demo-data", "--households", "2", "--seed", "7").splitlines()
         )
         token = _run(*gw, "staff", "add", "tester").strip().split()[-1]
         bills = tmp / "extra-bills.json"
@@ -149,22 +209,23 @@ def running_world(tmp: Path) -> Iterator[World]:
         processes["gateway"], url = start_gateway(state)
         socket = tmp / "dongled.sock"
         processes["daemon"] = start_daemon(socket, cable)
-        _run(
-            str(BIN / "tvpay-dongle"),
-            "--json",
-            "--gateway",
+        serial, other_serial = cable.serials
+        world = World(
+            cable,
             url,
-            "--socket",
-            str(socket),
-            "--manufacturer-ca",
-            str(cable.manufacturer_ca),
-            "provision",
-            "--account",
-            household["household_no"],
-            "--pin",
+            state,
+            socket,
+            household,
             TEST_PIN,
-            "--wait",
-            "10",
-            env={"TVPAY_STAFF_TOKEN": token},
+            serial,
+            processes,
+            puk="",
+            staff_token=token,
+            other_household=other,
+            other_serial=other_serial,
         )
-        yield World(cable, url, state, socket, household, TEST_PIN, cable.serials[0], processes)
+        world.puk = world.provision(serial, household["household_no"])
+        world.provision(other_serial, other["household_no"])
+        cable.control().unplug(other_serial)
+        world.daemon_sees({serial})
+        yield world

@@ -1,4 +1,9 @@
-"""The device session with the gateway, opened by a dongle signature and renewed on expiry."""
+"""The device session with the gateway, opened by a dongle signature and renewed on expiry.
+
+The session belongs to the dongle that signed it: the household is whoever that dongle was
+issued to. When the dongle goes away or another one is plugged in, the session is forgotten
+and a new one is opened for whatever dongle is there.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class DeviceSession:
         self.gateway = gateway
         self.dongle = dongle
         self.household: Household | None = None
+        self.dongle_id: str | None = None  # the dongle that opened the current session
         self._lock = threading.Lock()
 
     def open(self) -> Household:
@@ -32,8 +38,28 @@ class DeviceSession:
             self.household = self.gateway.open_session(
                 proof.dongle_id, proof.key_rev, challenge, timestamp, proof.signature
             )
+            self.dongle_id = proof.dongle_id
             log.info("event=session_opened dongle=%s", proof.dongle_id)
             return self.household
+
+    def ensure(self, serial: str) -> Household:
+        """The session of dongle ``serial``: the current one, or a new one if the dongle changed."""
+        household = self.household
+        if household is not None and self.dongle_id == serial and self.gateway.token:
+            return household
+        return self.open()
+
+    def forget(self) -> None:
+        """Drop the session and the household it showed (the dongle was removed or swapped).
+
+        Called on the UI thread, so it does not wait for an ``open`` in progress: a session that
+        open finishes for the old dongle fails ``ensure`` for the new one and is replaced.
+        """
+        if self.dongle_id is not None:
+            log.info("event=session_forgotten dongle=%s", self.dongle_id)
+        self.gateway.token = None
+        self.household = None
+        self.dongle_id = None
 
     def call(self, request: Callable[[Gateway], T]) -> T:
         """Run a gateway request, opening a (new) session first when needed."""

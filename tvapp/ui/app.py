@@ -157,7 +157,7 @@ class TvPayApp(App):
         screen = self.sm.current_screen
         labels = [
             w
-            for root in (screen, self.root.ids.legend)
+            for root in (screen, self.root.ids.notice, self.root.ids.legend)
             for w in walk_shown(root)
             if isinstance(w, Label) and w.text.strip()
         ]

@@ -40,6 +40,7 @@ log = logging.getLogger("tvapp.ui")
 # Screens left off the back stack: Back from what follows them must not land on them again.
 TRANSIENT = frozenset(("progress", "state", "exit", "receipt"))
 WAY_OUT_SECONDS = 10.0
+NOTICE_SECONDS = 10.0  # how long "payment for ... confirmed" stays on screen
 DUE_SOON_DAYS = 7
 PREFERENCES_FILE = "preferences.json"
 BIND_MESSAGES = {
@@ -57,6 +58,7 @@ class StartResult:
     firmware: str
     state: str
     accounts: list[Account]
+    confirmed: list[Receipt]  # journaled payments the gateway confirmed on the way
 
 
 class Controller:
@@ -75,6 +77,10 @@ class Controller:
         self._ticker: Any = None
         self._subscription: Any = None
         self._resubmitting = False
+        # Bumped when the dongle goes or changes: results loaded for the old household are
+        # dropped instead of being shown under the new one.
+        self._household = 0
+        self._notice_timer: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -82,31 +88,57 @@ class Controller:
         """Check the dongle, open the session, resend journaled payments, load the accounts."""
         self.app.vm.loading = True
         self._retry = self.start
-        self.worker.run(self._start_job, self._started, self._fail)
+        self.worker.run(
+            lambda: self._home_job(fresh_session=True),
+            self._for_household(self._started),
+            self._fail,
+        )
 
-    def _start_job(self) -> StartResult:
+    def _home_job(self, *, fresh_session: bool = False) -> StartResult:
+        """The dongle plugged in now, its household's session (a new one if the dongle
+        changed), journaled payments resent, the accounts."""
         status = self.services.dongle.status()
         if not status.present:
             raise NoDongle()
-        household = self.services.session.open()
-        self._resubmit_job()
-        accounts = self.services.session.call(lambda gw: gw.accounts())
+        session = self.services.session
+        household = session.open() if fresh_session else session.ensure(status.serial)
+        # At start only: afterwards the periodic resubmission does it, and a refresh must not
+        # wait for a payment in progress.
+        confirmed = self._resubmit_job() if fresh_session else []
+        accounts = session.call(lambda gw: gw.accounts())
         return StartResult(
-            household.name_masked, status.serial, status.firmware, status.state, accounts
+            household.name_masked, status.serial, status.firmware, status.state, accounts, confirmed
         )
 
+    def _for_household(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``handler``, unless the dongle went or changed while its job ran."""
+        household = self._household
+
+        def deliver(result: Any) -> None:
+            if household == self._household:
+                handler(result)
+            else:
+                self.app.vm.loading = False
+                log.info("event=stale_result_dropped")
+
+        return deliver
+
     def _started(self, result: StartResult) -> None:
+        self._home_loaded(result)
+        if self.app.sm.current in ("state", "home") or not self._stack:
+            self._stack = []
+            self.show("home")
+
+    def _home_loaded(self, result: StartResult) -> None:
         vm = self.app.vm
         vm.loading = False
-        vm.network = "ok"
+        self._network_ok()
         vm.household_name = mask_name(result.household_name)
         vm.dongle_serial, vm.dongle_firmware = result.serial, result.firmware
         vm.dongle = "blocked" if result.state == "pin_blocked" else "present"
         self._show_accounts(result.accounts)
         self._count_pending()
-        if self.app.sm.current in ("state", "home") or not self._stack:
-            self._stack = []
-            self.show("home")
+        self._confirmed(result.confirmed)
 
     def watch_dongle(self) -> None:
         """Follow plug/unplug events from the daemon (delivered on its thread)."""
@@ -118,17 +150,49 @@ class Controller:
             log.warning("event=dongle_watch_failed error=%s", exc)
 
     def _on_dongle_event(self, event: Any) -> None:
-        log.info("event=dongle_%s", event.kind)
+        log.info("event=dongle_%s serial=%s state=%s", event.kind, event.serial, event.state)
+        current = self.app.sm.current
         if event.kind == "removed":
+            self._forget_household()
             self.app.vm.dongle = "absent"
-            if self.app.sm.current != "progress":  # a running payment reports it itself
+            if current != "progress":  # a running payment reports it itself
                 self._state("no_dongle")
         elif event.kind == "inserted":
-            self.app.vm.dongle = "present"
-            if self.app.sm.current == "state" and self.app.state_vm.kind == "no_dongle":
+            self.app.vm.dongle = "blocked" if event.state == "pin_blocked" else "present"
+            swapped = event.serial != self.services.session.dongle_id
+            if swapped:
+                # Another household's dongle (or the removal went unseen): nothing shown so
+                # far belongs to it.
+                self._forget_household()
+            showing_no_dongle = current == "state" and self.app.state_vm.kind == "no_dongle"
+            if showing_no_dongle or (swapped and current != "progress"):
+                self._stack = []
                 self.start()
-        elif event.kind == "pin_blocked":
+        elif event.kind in ("state_changed", "pin_blocked"):
+            self._dongle_state_changed(event.state or "")
+
+    def _dongle_state_changed(self, state: str) -> None:
+        """E.g. blocked by wrong PINs, or unblocked by telecom staff with another client."""
+        if state == "pin_blocked":
             self.app.vm.dongle = "blocked"
+            return
+        was_blocked = self.app.vm.dongle == "blocked"
+        self.app.vm.dongle = "present"
+        blocked_screen = self.app.sm.current == "state" and self.app.state_vm.kind == "pin_blocked"
+        if was_blocked and blocked_screen:
+            self.go_home()
+
+    def _forget_household(self) -> None:
+        """The dongle went away or changed: drop its session and everything of its household."""
+        self._household += 1
+        self.services.session.forget()
+        self._accounts, self._bills, self._history = {}, {}, {}
+        self._prepared = None
+        vm = self.app.vm
+        vm.household_name = vm.dongle_serial = vm.dongle_firmware = ""
+        home = self.app.home_vm
+        home.accounts, home.banner, home.banner_count = [], "", 0
+        self.app.history_vm.payments = []
 
     def start_resubmission(self, every: float) -> None:
         Clock.schedule_interval(lambda _dt: self.resubmit(), every)
@@ -144,6 +208,7 @@ class Controller:
             self._count_pending()
             if receipts:
                 self.app.vm.network = "ok"
+                self._confirmed(receipts)
                 self.refresh_home()
 
         def failed(exc: BaseException) -> None:
@@ -157,6 +222,18 @@ class Controller:
 
     def _count_pending(self) -> None:
         self.app.vm.pending_payments = len(self.services.journal.unconfirmed())
+
+    def _confirmed(self, receipts: list[Receipt]) -> None:
+        """Tell the user, on whatever screen, that payments finished in the background."""
+        if not receipts:
+            return
+        self.app.vm.notice_biller = "、".join(dict.fromkeys(r.biller_name for r in receipts))
+        if self._notice_timer is not None:
+            self._notice_timer.cancel()
+        self._notice_timer = Clock.schedule_once(self._clear_notice, NOTICE_SECONDS)
+
+    def _clear_notice(self, _dt: float = 0.0) -> None:
+        self.app.vm.notice_biller = ""
 
     def shutdown(self) -> None:
         if self._subscription is not None:
@@ -256,22 +333,16 @@ class Controller:
     # -- home ------------------------------------------------------------------------------
 
     def refresh_home(self) -> None:
+        """Reload the household; a different dongle than the session's gets its own session."""
         self.app.vm.loading = True
         self._retry = self.refresh_home
-        self.worker.run(
-            lambda: self.services.session.call(lambda gw: gw.accounts()),
-            self._accounts_loaded,
-            self._fail,
-        )
+        self.worker.run(self._home_job, self._for_household(self._refreshed), self._fail)
 
-    def _accounts_loaded(self, accounts: list[Account]) -> None:
-        self.app.vm.loading = False
-        self._network_ok()
+    def _refreshed(self, result: StartResult) -> None:
         if self.app.sm.current == "state":  # a successful retry ends the error screen
             self._stack = []
             self.app.show_screen("home")
-        self._show_accounts(accounts)
-        self._count_pending()
+        self._home_loaded(result)
 
     def _show_accounts(self, accounts: list[Account]) -> None:
         order = {u: i for i, u in enumerate(UTILITY_ORDER)}
@@ -428,6 +499,7 @@ class Controller:
         self._network_ok()
         self._count_pending()
         if flow != self._flow:
+            self._confirmed([receipt])  # the user left it to finish in the background
             self.refresh_home()
             return
         self._show_receipt(receipt)

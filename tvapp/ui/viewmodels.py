@@ -26,6 +26,8 @@ class AppVM(EventDispatcher):
     household_name = StringProperty("")
     pending_payments = NumericProperty(0)
     loading = BooleanProperty(False)
+    # Billers of payments the gateway just confirmed in the background ("" = no notice shown).
+    notice_biller = StringProperty("")
     # What each colour key does on the current screen (message ids; "" = nothing).
     legend_red = StringProperty("")
     legend_green = StringProperty("")
