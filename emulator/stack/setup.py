@@ -1,25 +1,32 @@
 """One-time set-up of a state directory, through the project's real tools.
 
 Factory dongles (`tvpay-emulator factory`), the gateway (`tvpay-gateway init`, `demo-data`,
-`staff add`) and the provisioning of the demo dongle (`tvpay-dongle provision`, which talks to the
+`staff add`, and an electricity bill due for the demo household with `bills import`) and the provisioning of the demo dongle (`tvpay-dongle provision`, which talks to the
 running daemon and gateway). Each finished step is recorded in ``stack.json`` so a kept state
 directory never repeats it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
-import os
+import random
 import re
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from emulator.files import write_private
 from emulator.stack.layout import Layout
 from emulator.stack.record import DemoHousehold, StackRecord, demo_pin, save_record
 from emulator.stack.tls import TlsMaterial
 from emulator.stack.tools import ToolError, run_tool
 
 _STAFF_NAME = "emulator"
+# Electricity bills issued for the demo household: one for each shipped scenario that pays.
+DEMO_BILLS_DUE = 2
 
 
 class SetupError(Exception):
@@ -74,10 +81,9 @@ def init_gateway(layout: Layout, record: StackRecord, households: int) -> StackR
     match = re.search(r"tvps_\S+", token_out)
     if match is None:
         raise SetupError("tvpay-gateway staff add printed no token; see logs/setup.log")
-    fd = os.open(layout.staff_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(match.group(0) + "\n")
+    write_private(layout.staff_token, (match.group(0) + "\n").encode("ascii"))
     first = found[0]
+    import_electricity_bills(layout, first, random.Random(record.seed))
     demo = DemoHousehold(
         household_no=str(first["household_no"]),
         name=str(first.get("name", "")),
@@ -91,6 +97,55 @@ def init_gateway(layout: Layout, record: StackRecord, households: int) -> StackR
         households=tuple(str(h["household_no"]) for h in found),
         gateway_ready=True,
     )
+
+
+def _biller_code(layout: Layout, biller_name: str) -> str:
+    """The code of the electricity biller named ``biller_name``: `demo-data` prints only names."""
+    with contextlib.closing(
+        sqlite3.connect(f"file:{layout.gateway_db}?mode=ro", uri=True, timeout=10)
+    ) as db:
+        row = db.execute(
+            "SELECT code FROM billers WHERE name = ? AND utility = 'electricity'", (biller_name,)
+        ).fetchone()
+    if row is None:
+        raise SetupError(f"the gateway has no electricity biller named {biller_name!r}")
+    return str(row[0])
+
+
+def import_electricity_bills(layout: Layout, household: dict[str, Any], rng: random.Random) -> None:
+    """Give the demo household electricity bills due, whatever the seed made of its history.
+
+    `demo-data` leaves zero to two of each account's latest bills unpaid; the demo (and
+    both shipped scenarios) pay an electricity bill, so the bills of the coming months are issued
+    in advance through `tvpay-gateway bills import`, as a utility would."""
+    account = next(
+        (a for a in household.get("accounts", []) if a.get("utility") == "electricity"), None
+    )
+    if account is None or not account.get("bound"):
+        raise SetupError("the demo household has no bound electricity account; see setup.log")
+    code = _biller_code(layout, str(account["biller"]))
+    bills = []
+    period = datetime.date.today().replace(day=1)
+    for _ in range(DEMO_BILLS_DUE):
+        period = (period + datetime.timedelta(days=32)).replace(day=1)
+        bills.append(
+            {
+                "biller_code": code,
+                "biller_name": account["biller"],
+                "utility": "electricity",
+                "account_no": account["account_no"],
+                "holder_name": account["holder_name"],
+                "address": household["address"],
+                "bill_ref": f"{code}-{period:%Y-%m}",
+                "period": f"{period:%Y-%m}",
+                "amount_fen": rng.randint(8_000, 30_000),
+                "currency": "CNY",
+                "due_date": (period + datetime.timedelta(days=45)).isoformat(),
+            }
+        )
+    path = layout.root / "demo-bills.json"
+    path.write_text(json.dumps({"bills": bills}, ensure_ascii=False), encoding="utf-8")
+    _gateway(layout, "bills", "import", "--format", "json", str(path))
 
 
 def staff_args(
