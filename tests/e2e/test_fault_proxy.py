@@ -129,50 +129,49 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return False
 
 
-def test_draining_closes_an_idle_connection_at_once(
+@pytest.fixture
+def holding_proxy(
     holding_server: tuple[tuple[str, int], threading.Event],
-) -> None:
-    upstream, _ = holding_server
-    proxy = FaultProxy(upstream).start()
+) -> Iterator[tuple[FaultProxy, socket.socket]]:
+    """A proxy in front of the holding server, and a client connection through it."""
+    proxy = FaultProxy(holding_server[0]).start()
     try:
         with socket.create_connection(proxy.address, timeout=5) as sock:
-            sock.sendall(b"a")
-            assert sock.recv(16) == b"a"  # answered: the connection is idle
-            started = time.monotonic()
-            with proxy.draining(upstream, grace=30):
-                assert _closed_within(sock, 5)
-            assert time.monotonic() - started < 5
+            yield proxy, sock
     finally:
         proxy.close()
+
+
+def test_draining_closes_an_idle_connection_at_once(
+    holding_proxy: tuple[FaultProxy, socket.socket],
+) -> None:
+    proxy, sock = holding_proxy
+    sock.sendall(b"a")
+    assert sock.recv(16) == b"a"  # answered: the connection is idle
+    started = time.monotonic()
+    with proxy.draining(proxy.upstream, grace=30):
+        assert _closed_within(sock, 5)
+    assert time.monotonic() - started < 5
 
 
 def test_draining_lets_an_unanswered_request_get_its_answer(
     holding_server: tuple[tuple[str, int], threading.Event],
+    holding_proxy: tuple[FaultProxy, socket.socket],
 ) -> None:
-    upstream, release = holding_server
-    proxy = FaultProxy(upstream).start()
-    try:
-        with socket.create_connection(proxy.address, timeout=5) as sock:
-            sock.sendall(b"hold")
-            with proxy.draining(upstream, grace=30):
-                assert not _closed_within(sock, 0.5)  # still waiting for its answer
-                release.set()
-                sock.settimeout(5)
-                assert sock.recv(16) == b"hold"
-                assert _closed_within(sock, 5)  # answered, then closed
-    finally:
-        proxy.close()
+    proxy, sock = holding_proxy
+    sock.sendall(b"hold")
+    with proxy.draining(proxy.upstream, grace=30):
+        assert not _closed_within(sock, 0.5)  # still waiting for its answer
+        holding_server[1].set()
+        sock.settimeout(5)
+        assert sock.recv(16) == b"hold"
+        assert _closed_within(sock, 5)  # answered, then closed
 
 
 def test_draining_closes_every_connection_after_the_grace(
-    holding_server: tuple[tuple[str, int], threading.Event],
+    holding_proxy: tuple[FaultProxy, socket.socket],
 ) -> None:
-    upstream, _ = holding_server
-    proxy = FaultProxy(upstream).start()
-    try:
-        with socket.create_connection(proxy.address, timeout=5) as sock:
-            sock.sendall(b"hold")
-            with proxy.draining(upstream, grace=0.2):
-                assert _closed_within(sock, 5)
-    finally:
-        proxy.close()
+    proxy, sock = holding_proxy
+    sock.sendall(b"hold")
+    with proxy.draining(proxy.upstream, grace=0.2):
+        assert _closed_within(sock, 5)
