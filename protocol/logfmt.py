@@ -52,11 +52,19 @@ class KeyValueFormatter(logging.Formatter):
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at each event: rich's live display (the staff tool's
-    progress bars) swaps it while it runs, and lines must land above the bars."""
+    progress bars) swaps it while it runs, and lines must land above the bars.
+
+    The exception is a stream that turns what it is given back into log records — Kivy before
+    2.2 (Debian 12 ships 2.1) installs one as sys.stderr on import, whatever KIVY_LOG_MODE
+    says. Writing there would log each line again, forever; the process's own stderr is used.
+    """
 
     @property
     def stream(self) -> Any:  # type: ignore[override]
-        return sys.stderr
+        stream = sys.stderr
+        if type(stream).__module__ == "kivy.logger":
+            return sys.__stderr__
+        return stream
 
     @stream.setter
     def stream(self, value: Any) -> None:

@@ -72,3 +72,24 @@ def test_lines_follow_a_replaced_stderr(configured, monkeypatch) -> None:
     monkeypatch.setattr(sys, "stderr", swapped)
     logfmt.EventLog("tvpay.test")("during_progress")
     assert lines(swapped.getvalue())[0][2] == "event=during_progress"
+
+
+class _LoggingStream:
+    """Like Kivy 2.1's sys.stderr replacement: what is written to it becomes a log record."""
+
+    __module__ = "kivy.logger"
+
+    def write(self, text: str) -> int:
+        logging.getLogger("kivy").warning("stderr: %s", text.rstrip("\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stderr_that_logs_what_it_gets_is_bypassed(configured, monkeypatch) -> None:
+    real = io.StringIO()
+    monkeypatch.setattr(sys, "__stderr__", real)
+    monkeypatch.setattr(sys, "stderr", _LoggingStream())
+    logfmt.EventLog("tvpay.test")("started")
+    assert lines(real.getvalue()) == [("info", "tvpay.test", "event=started")]
