@@ -87,6 +87,33 @@ def test_whole_payment_with_the_remote(tv: AppDriver) -> None:
     tv.screenshot("receipt-zh_CN")
 
 
+def test_a_quick_payment_goes_from_confirm_to_receipt_without_drawing_progress(
+    tv: AppDriver,
+) -> None:
+    from kivy.core.window import Window
+
+    _to_confirm(tv)
+    tv.type_digits("246813")
+    drawn: list[str] = []
+
+    def record(*_args: Any) -> None:
+        if not drawn or drawn[-1] != tv.app.sm.current:
+            drawn.append(tv.app.sm.current)
+
+    controller = tv.app.controller
+    controller.progress_delay = 60.0  # "quick" however loaded the machine running the test
+    Window.bind(on_flip=record)
+    try:
+        tv.key(ENTER)
+        tv.press("back", "home", "1")  # keys while it is being paid wait for the outcome
+        tv.wait_screen("receipt")
+    finally:
+        Window.unbind(on_flip=record)
+        controller.progress_delay = 0.1
+    assert "progress" not in drawn and drawn[-1] == "receipt"
+    assert _journal_states(tv)[0] == "succeeded"
+
+
 def test_paid_bill_shows_as_paid_and_cannot_be_paid_again(tv: AppDriver) -> None:
     paid = tv.app.services.journal.entries()[0]
     _home(tv)

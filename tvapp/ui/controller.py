@@ -32,6 +32,7 @@ from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceErr
 from tvapp.services.payments import PaymentPending, PaymentRefused, PreparedPayment
 from tvapp.services.records import Account, Bill, PaymentRecord, Receipt, Usage
 from tvapp.ui.labels import UTILITY_ORDER
+from tvapp.ui.qr import qr_modules
 from tvapp.ui.translate import tr
 from tvapp.ui.worker import Worker, on_main_thread
 
@@ -40,6 +41,10 @@ log = logging.getLogger("tvapp.ui")
 # Screens left off the back stack: Back from what follows them must not land on them again.
 TRANSIENT = frozenset(("progress", "state", "exit", "receipt"))
 WAY_OUT_SECONDS = 10.0
+# A payment that ends sooner goes from the confirm screen straight to its outcome: the UI
+# stays still meanwhile, because drawing a progress screen nobody has time to read costs the
+# payment itself a frame or more of CPU on a box that renders in software (bench/e2e.py).
+PROGRESS_DELAY = 0.1
 NOTICE_SECONDS = 10.0  # how long "payment for ... confirmed" stays on screen
 DUE_SOON_DAYS = 7
 PREFERENCES_FILE = "preferences.json"
@@ -73,6 +78,8 @@ class Controller:
         self._pin = ""
         self._prepared: PreparedPayment | None = None
         self._flow = 0  # bumped when the user leaves a payment to finish in the background
+        self._paying: int | None = None  # the flow whose signing and sending runs now
+        self.progress_delay = PROGRESS_DELAY
         self._retry: Callable[[], None] = self.start
         self._ticker: Any = None
         self._subscription: Any = None
@@ -463,26 +470,37 @@ class Controller:
         self._pin = self._pin[:-1]
         self.app.pay_vm.pin_length = len(self._pin)
 
+    @property
+    def paying(self) -> bool:
+        """Whether the payment on screen is being signed or sent (keys wait for its outcome)."""
+        return self._paying is not None and self._paying == self._flow
+
     def submit_pin(self) -> None:
-        if len(self._pin) != 6 or self._prepared is None:
+        if len(self._pin) != 6 or self._prepared is None or self.paying:
             return
         pin, self._pin = self._pin, ""
-        self.app.pay_vm.pin_length = 0
         self._run_payment(pin)
 
     def _run_payment(self, pin: str) -> None:
         prepared = self._prepared
         assert prepared is not None
-        flow = self._flow
+        flow = self._paying = self._flow
         self.app.pay_vm.step = "signing"
-        self.show("progress")
+        if self.app.sm.current != "progress":
+            Clock.schedule_once(lambda _dt: self._show_progress(flow), self.progress_delay)
 
         def step(name: str) -> None:
             on_main_thread(self._set_step, flow, name)
 
         self._retry = lambda: self._run_payment_again(prepared)
+
+        def job() -> Receipt:
+            receipt = self.services.payments.pay(prepared, pin, step)
+            qr_modules(receipt.qr)  # encoded here, off the UI thread, for the receipt screen
+            return receipt
+
         self.worker.run(
-            lambda: self.services.payments.pay(prepared, pin, step),
+            job,
             lambda receipt: self._paid(flow, receipt),
             lambda exc: self._flow_failed(flow, exc),
         )
@@ -491,11 +509,23 @@ class Controller:
         """Retry after a fault: the same journaled payment, never a new one."""
         self.choose_bill(prepared.bill.bill_id)
 
+    def _show_progress(self, flow: int) -> None:
+        if self._paying == flow == self._flow:
+            self.app.pay_vm.pin_length = 0
+            self.show("progress")
+
+    def _payment_over(self, flow: int) -> None:
+        if self._paying == flow:
+            self._paying = None
+        if flow == self._flow:
+            self.app.pay_vm.pin_length = 0
+
     def _set_step(self, flow: int, name: str) -> None:
         if flow == self._flow:
             self.app.pay_vm.step = name
 
     def _paid(self, flow: int, receipt: Receipt) -> None:
+        self._payment_over(flow)
         self._network_ok()
         self._count_pending()
         if flow != self._flow:
@@ -515,6 +545,7 @@ class Controller:
         pay.receipt_no, pay.receipt_qr = receipt.receipt_no, receipt.qr
 
     def _flow_failed(self, flow: int, exc: BaseException) -> None:
+        self._payment_over(flow)
         self._count_pending()
         if flow != self._flow:
             return

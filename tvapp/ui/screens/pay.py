@@ -25,6 +25,11 @@ class ConfirmScreen(TvScreen):
     def deactivate(self) -> None:
         self.app.pay_vm.unbind(pin_length=self._on_pin_length)
 
+    def handle(self, action: str) -> bool:
+        if self.app.controller.paying:
+            return True  # the PIN was sent: its outcome replaces this screen in a moment
+        return super().handle(action)
+
     def _on_pin_length(self, _vm: Any, length: int) -> None:
         if length == 6:
             # The next OK must pay, not type the digit under the focus ring.
