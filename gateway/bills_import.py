@@ -2,8 +2,10 @@
 
 Columns (CSV header / JSON object keys): biller_code, biller_name, utility, account_no,
 holder_name, address, bill_ref, period (YYYY-MM), amount_fen, currency, due_date (YYYY-MM-DD),
-and optionally usage_quantity (a decimal number in the utility's unit).
-Re-importing an identical bill is a no-op; a bill whose amount changed is refused.
+and optionally usage_quantity (a decimal number in the utility's unit) and bind_code (the 6-digit
+query code printed on the bill; stored hashed, it lets a household bind the account by code).
+Re-importing an identical bill is a no-op; a bill whose amount changed is refused. A bind code
+replaces the account's previous one; rows of one account must not disagree about it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import audit
+from gateway.bind_codes import hash_bind_code, is_bind_code
 from gateway.clock import now
 from gateway.db.models import Bill, Biller, Usage, UtilityAccount
 from gateway.errors import ImportFileError
@@ -41,7 +44,7 @@ COLUMNS = (
     "currency",
     "due_date",
 )
-OPTIONAL = ("usage_quantity",)
+OPTIONAL = ("usage_quantity", "bind_code")
 MAX_ROWS = 1_000_000
 _CODE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ACCOUNT = re.compile(r"[A-Za-z0-9-]{1,32}")
@@ -63,6 +66,7 @@ class BillRow:
     currency: str
     due_date: str
     usage_milli: int | None = None
+    bind_code: str | None = None
 
 
 def _text(value: Any, name: str, limit: int) -> str:
@@ -112,6 +116,11 @@ def parse_row(raw: dict[str, Any]) -> BillRow:
         if not quantity.is_finite() or not 0 <= quantity <= 10**9:
             raise ValueError("usage_quantity must be between 0 and 10^9")
         usage_milli = int(quantity * 1000)
+    bind_code = raw.get("bind_code")
+    if bind_code == "":
+        bind_code = None
+    if bind_code is not None and not is_bind_code(bind_code):
+        raise ValueError("bind_code must be exactly 6 digits (or empty)")
     return BillRow(
         biller_code=_match(
             raw["biller_code"], "biller_code", _CODE, "1..64 letters, digits, . _ -"
@@ -127,6 +136,7 @@ def parse_row(raw: dict[str, Any]) -> BillRow:
         currency=_match(raw["currency"], "currency", _CURRENCY, "an ISO 4217 code such as CNY"),
         due_date=due,
         usage_milli=usage_milli,
+        bind_code=bind_code,
     )
 
 
@@ -247,7 +257,21 @@ def add_bill(session: Session, account: UtilityAccount, row: BillRow) -> bool:
 def import_rows(session: Session, rows: list[BillRow], source: str) -> int:
     """Write all rows in the caller's transaction; returns how many bills were new."""
     added = 0
+    codes: dict[str, tuple[UtilityAccount, str]] = {}
     for row in rows:
-        added += add_bill(session, upsert_account(session, row), row)
-    audit.record(session, "cli", "bills_import", source, rows=len(rows), added=added)
+        account = upsert_account(session, row)
+        added += add_bill(session, account, row)
+        if row.bind_code is not None:
+            seen = codes.setdefault(account.id, (account, row.bind_code))
+            if seen[1] != row.bind_code:
+                raise ImportFileError(
+                    f"account …{row.account_no[-4:]} has two different bind codes in this file; "
+                    "send one code per account"
+                )
+    # One hash per account, not per bill row: each costs tens of milliseconds on purpose.
+    for account, code in codes.values():
+        account.bind_code_hash = hash_bind_code(code)
+    audit.record(
+        session, "cli", "bills_import", source, rows=len(rows), added=added, codes=len(codes)
+    )
     return added

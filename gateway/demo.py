@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.bills_import import BillRow, add_bill, upsert_account
+from gateway.bind_codes import demo_bind_code, hash_bind_code
 from gateway.clock import now
 from gateway.db.models import Bill, Household
 
@@ -58,6 +59,7 @@ class DemoAccount:
     biller: str
     account_no: str
     holder_name: str
+    bind_code: str
     bound: bool
 
 
@@ -79,6 +81,7 @@ class DemoHousehold:
                     "biller": a.biller,
                     "account_no": a.account_no,
                     "holder_name": a.holder_name,
+                    "bind_code": a.bind_code,
                     "bound": a.bound,
                 }
                 for a in self.accounts
@@ -160,6 +163,8 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
     """Create households with accounts and a year of bills; bills older than the last two are
     paid, the latest ones due (and some of those overdue)."""
     rng = random.Random(seed)
+    # Codes from their own stream, so a seed still gives the same households as before.
+    code_rng = random.Random(f"bind-codes-{seed}")
     created: list[DemoHousehold] = []
     t = now()
     while len(created) < households:
@@ -177,18 +182,20 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
         session.flush()
         accounts = []
         for utility, biller in _billers(city).items():
-            # A spouse may hold some accounts: binding must use the holder's name, not ours.
+            # A spouse may hold some accounts: binding by name needs the holder's, not ours.
             holder = name if rng.random() < 0.7 else name[0] + _person(rng)[1:]
             account_no = _account_no(rng, utility)
             bound = utility != "gas" or rng.random() < 0.5  # some left for the binding demo
             rows = _bill_rows(rng, utility, biller, account_no, holder, address)
             account = upsert_account(session, rows[0])
+            bind_code = demo_bind_code(code_rng)
+            account.bind_code_hash = hash_bind_code(bind_code)
             for row in rows:
                 add_bill(session, account, row)
             if bound:
                 account.household_id, account.bound_at = household.id, t
             _settle_history(session, account.id, keep_unpaid=rng.choice((0, 1, 1, 2)), at=t)
-            accounts.append(DemoAccount(utility, biller[1], account_no, holder, bound))
+            accounts.append(DemoAccount(utility, biller[1], account_no, holder, bind_code, bound))
         created.append(DemoHousehold(household_no, name, address, accounts))
     audit.record(session, "cli", "demo_data", f"{households} households", seed=seed)
     return created

@@ -24,9 +24,12 @@ class APIError(GatewayError):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
         if code is not None:
             self.code = code
 
@@ -63,6 +66,11 @@ class Gone(APIError):
 class Unprocessable(APIError):
     status = 422
     code = "invalid_request"
+
+
+class TooManyRequests(APIError):
+    status = 429
+    code = "too_many_attempts"
 
 
 class ServiceUnavailable(APIError):

@@ -1,4 +1,5 @@
-"""What a household sees on the TV: its accounts (bind / unbind), bills, usage and payments."""
+"""What a household sees on the TV: its accounts (unbind; binding is gateway.binding), bills,
+usage and payments."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.clock import now
 from gateway.db.models import Bill, Biller, Household, Payment, Receipt, Usage, UtilityAccount
-from gateway.errors import Conflict, NotFound, Unprocessable
+from gateway.errors import NotFound
 from gateway.masking import mask_address, mask_name
 from gateway.views import account_view, bill_view, payment_view
 
@@ -57,39 +57,6 @@ def list_accounts(session: Session, household_id: int) -> list[dict[str, Any]]:
         ):
             unpaid[bill.account_id].append(bill)
     return [account_view(a, b, unpaid[a.id]) for a, b in rows]
-
-
-def bind_account(
-    session: Session, household_id: int, utility: str, account_no: str, holder_name: str
-) -> dict[str, Any]:
-    row = session.execute(
-        select(UtilityAccount, Biller)
-        .join(Biller, UtilityAccount.biller_code == Biller.code)
-        .where(UtilityAccount.utility == utility, UtilityAccount.account_no == account_no)
-        .with_for_update(of=UtilityAccount)
-    ).first()
-    if row is None:
-        raise NotFound(
-            f"No {utility} account with this number is known; check the number on a paper bill.",
-            code="account_not_found",
-        )
-    account, biller = row
-    if account.holder_name != holder_name.strip():
-        raise Unprocessable(
-            "The holder name does not match the account; enter the name printed on the bill.",
-            code="holder_name_mismatch",
-        )
-    if account.household_id is not None:
-        raise Conflict(
-            "This account is already bound to a household; unbind it there first.",
-            code="account_already_bound",
-        )
-    account.household_id = household_id
-    account.bound_at = now()
-    unpaid = list(
-        session.scalars(select(Bill).where(Bill.account_id == account.id, Bill.status == "unpaid"))
-    )
-    return account_view(account, biller, unpaid)
 
 
 def unbind_account(session: Session, household_id: int, account_id: str) -> None:

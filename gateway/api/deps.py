@@ -16,7 +16,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 # Every route may answer these; declaring them keeps /openapi.json honest for clients and fuzzers.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 405, 409, 410, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 405, 409, 410, 413, 422, 429, 503)
 }
 
 

@@ -25,6 +25,7 @@ from gateway.api.schemas import (
     UsageOut,
     decode_b64,
 )
+from gateway.binding import Proof, Refusal, bind_account
 from gateway.errors import BadRequest
 from gateway.idempotency import request_hash, run_idempotent
 from gateway.payments import Authorization, authorize, create_payment
@@ -49,11 +50,14 @@ def accounts(dev: Device, c: Ctx) -> dict[str, Any]:
 
 @router.post("/accounts", response_model=AccountOut, status_code=201, tags=["household"])
 def bind(body: BindRequest, dev: Device, c: Ctx) -> dict[str, Any]:
-    return c.db.write(
-        lambda s: hh.bind_account(
-            s, dev.household_id, body.utility, body.account_no, body.holder_name
-        )
+    proof = Proof(holder_name=body.holder_name, bind_code=body.bind_code)
+    proof.check()  # before the transaction: a malformed request costs no database work
+    outcome = c.db.write(
+        lambda s: bind_account(s, dev.household_id, body.utility, body.account_no, proof)
     )
+    if isinstance(outcome, Refusal):
+        raise outcome.error
+    return outcome
 
 
 @router.delete("/accounts/{account_id}", status_code=204, tags=["household"])

@@ -39,6 +39,7 @@ Uint32 = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 UnixTime = Annotated[int, Field(ge=0, le=2**62)]
 AmountFen = Annotated[int, Field(ge=1, le=10**12)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+BindCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Utility = Literal["electricity", "water", "gas", "phone", "tv"]
 IsoTime = str
 
@@ -74,9 +75,12 @@ class SessionRequest(Strict):
 
 
 class BindRequest(Strict):
+    """Exactly one proof of holding the account: the holder's name or the bill's bind code."""
+
     utility: Utility
     account_no: AccountNo
-    holder_name: Name
+    holder_name: Name | None = None
+    bind_code: BindCode | None = None
 
 
 class CreatePaymentRequest(Strict):

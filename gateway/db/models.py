@@ -60,6 +60,19 @@ class UtilityAccount(Base):
     unit: Mapped[str] = mapped_column(String(8))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     bound_at: Mapped[int | None] = mapped_column(BigInteger)
+    # gateway.bind_codes' salted hash of the code printed on the bills; None until the utility
+    # sends one (accounts imported before bind codes existed can only be bound by name).
+    bind_code_hash: Mapped[str | None] = mapped_column(String(160))
+
+
+class BindFailure(Base):
+    """A wrong bind code a household sent; recent ones pause its binding (brute-force guard)."""
+
+    __tablename__ = "bind_failures"
+    __table_args__ = (Index("ix_bind_failure_household_at", "household_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    at: Mapped[int] = mapped_column(BigInteger)
 
 
 class Bill(Base):

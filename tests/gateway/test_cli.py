@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def test_demo_data_prints_households_with_holder_names(tmp_path: Path) -> None:
         "tv",
     }
     assert all(a["holder_name"] for h in households for a in h["accounts"])
+    assert all(re.fullmatch(r"[0-9]{6}", a["bind_code"]) for h in households for a in h["accounts"])
 
 
 def test_serve_prints_its_url_and_answers(tmp_path: Path) -> None:
