@@ -30,7 +30,7 @@ def water_bills(
 ) -> list[Bill]:
     services = _services(world, network, tmp_path_factory.mktemp("bind"))
     account = services.session.call(
-        lambda gw: gw.bind_account("water", SERVICE_ACCOUNT_NO, world.household["name"])
+        lambda gw: gw.bind_account("water", SERVICE_ACCOUNT_NO, holder_name=world.household["name"])
     )
     bills = services.session.call(lambda gw: gw.bills(account.account_id))
     services.close()

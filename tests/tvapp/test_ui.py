@@ -13,7 +13,7 @@ import pytest
 
 from tests.tvapp.driver import AppDriver
 from tests.tvapp.netcut import NetworkCut
-from tests.tvapp.world import World
+from tests.tvapp.world import SPOUSE_ACCOUNT_NO, SPOUSE_BIND_CODE, World
 
 ENTER = 13
 pytestmark = pytest.mark.timeout(300)
@@ -205,32 +205,74 @@ def test_language_switch_rerenders_live(tv: AppDriver) -> None:
     assert "设置" in state["texts"]
 
 
-def test_binding_an_already_bound_account_is_refused_in_words(tv: AppDriver) -> None:
-    _home(tv)
-    tv.app.controller.open_settings()
-    tv.wait_screen("settings")
-    tv.type_digits("9139099603")  # the household's own electricity account, bound already
-    tv.focus_on("bind:submit")
-    tv.press("ok")
-    tv.wait_for(lambda s: "该户号已经绑定" in s["texts"], "the refusal")
-    assert tv.app.settings_vm.bind_number == "9139099603"  # kept, to correct and retry
+def _code_of(world: World, account_no: str) -> str:
+    return next(
+        a["bind_code"] for a in world.household["accounts"] if a["account_no"] == account_no
+    )
 
 
-def test_binding_an_account_by_typing_its_number(tv: AppDriver, world: World) -> None:
+def _to_bind_code(tv: AppDriver, utility: str, account_no: str) -> None:
     _home(tv)
-    before = len(tv.app.home_vm.accounts)
     tv.app.controller.open_settings()
     tv.wait_screen("settings")
     tv.focus_on("bind:number")
     while tv.app.settings_vm.bind_number:
-        tv.press("back")  # Back deletes digits while the number is focused
-    tv.focus_on("utility:electricity")
+        tv.press("back")
+    tv.focus_on(f"utility:{utility}")
     tv.press("ok")
-    tv.type_digits(world.extra_account_no)
-    tv.press("yellow")  # the legend's bind key
+    tv.type_digits(account_no)
+    tv.press("yellow")
+    tv.wait_screen("bindcode")
+
+
+def test_spouse_held_account_binds_with_the_bind_code(tv: AppDriver) -> None:
+    _to_bind_code(tv, "gas", SPOUSE_ACCOUNT_NO)
+    tv.type_digits(SPOUSE_BIND_CODE[:5])
+    tv.focus_on("code:1")
+    state = tv.press("ok")  # the on-screen pad types too; the code stays masked
+    tv.screenshot("bindcode-zh_CN")
+    assert SPOUSE_BIND_CODE[:5] not in " ".join(state["texts"])
+    tv.app.controller.bind_code_delete()
+    tv.type_digits(SPOUSE_BIND_CODE[-1])
+    assert tv.app.sm.current_screen.focused_id == "code:ok"
+    tv.press("ok")
+    tv.wait_for(lambda s: "账户已绑定" in s["texts"] and s["screen"] == "settings", "the binding")
+    tv.wait_for(
+        lambda _s: any(a["account"].endswith("3456") for a in tv.app.home_vm.accounts),
+        "the new account",
+    )
+
+
+def test_wrong_bind_code_shows_the_gateways_message(tv: AppDriver) -> None:
+    _to_bind_code(tv, "gas", SPOUSE_ACCOUNT_NO)
+    tv.type_digits("000000")
+    tv.press("green")
+    state = tv.wait_for(lambda s: "查询密码错误" in s["texts"], "the refusal")
+    tv.screenshot("bindcode-wrong-zh_CN")
+    assert state["screen"] == "bindcode"
+    assert any("printed on the" in t and "tries left" in t for t in state["texts"])
+    assert tv.app.settings_vm.bind_code_length == 0  # cleared for the next try
+
+
+def test_binding_an_already_bound_account_is_refused_in_words(tv: AppDriver, world: World) -> None:
+    # The household's own electricity account, bound already.
+    _to_bind_code(tv, "electricity", "9139099603")
+    tv.type_digits(_code_of(world, "9139099603"))
+    tv.press("green")
+    tv.wait_for(lambda s: "该户号已经绑定" in s["texts"], "the refusal")
+    assert tv.app.settings_vm.bind_number == "9139099603"  # kept, to correct and retry
+
+
+def test_account_without_a_code_binds_by_the_configured_name(tv: AppDriver, world: World) -> None:
+    _home(tv)
+    before = len(tv.app.home_vm.accounts)
+    # Issued before bind codes: the box's configured household name is the fallback proof.
+    _to_bind_code(tv, "electricity", world.extra_account_no)
+    tv.type_digits("123456")
+    tv.press("green")
     state = tv.wait_for(lambda s: "账户已绑定" in s["texts"], "the binding")
     tv.screenshot("settings-bound-zh_CN")
-    assert "账户已绑定" in state["texts"]
+    assert state["screen"] == "settings"
     tv.wait_for(lambda _s: len(tv.app.home_vm.accounts) == before + 1, "the new account")
 
 

@@ -27,17 +27,20 @@ BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
 EXTRA_ACCOUNT_NO = "8800123456"  # bound by the UI tests
 SERVICE_ACCOUNT_NO = "7700123456"  # bound by the service-level tests
+SPOUSE_ACCOUNT_NO = "6600123456"  # held by a spouse: bound by the bill's bind code
+SPOUSE_BIND_CODE = "520131"
 
 
 def extra_bills(holder_name: str) -> list[dict[str, Any]]:
-    """Accounts in the household's name, not bound yet, each with eight unpaid bills."""
+    """Accounts not bound yet, each with eight unpaid bills: two in the household's name
+    without a bind code, one held by a spouse with the bind code printed on its bills."""
     return [
         {
             "biller_code": code,
             "biller_name": name,
             "utility": utility,
             "account_no": number,
-            "holder_name": holder_name,
+            "holder_name": "李娜" if number == SPOUSE_ACCOUNT_NO else holder_name,
             "address": "杭州市拱墅区建设路45号",
             "bill_ref": f"{code}-{month}",
             "period": f"2026-{month:02d}",
@@ -45,10 +48,12 @@ def extra_bills(holder_name: str) -> list[dict[str, Any]]:
             "currency": "CNY",
             "due_date": f"2026-{month + 1:02d}-15",
             "usage_quantity": 100 + month * 7,
+            **({"bind_code": SPOUSE_BIND_CODE} if number == SPOUSE_ACCOUNT_NO else {}),
         }
         for code, name, utility, number in (
             ("TEST-POWER", "测试供电公司", "electricity", EXTRA_ACCOUNT_NO),
             ("TEST-WATER", "测试水务公司", "water", SERVICE_ACCOUNT_NO),
+            ("TEST-GAS", "测试燃气公司", "gas", SPOUSE_ACCOUNT_NO),
         )
         for month in range(3, 11)
     ]

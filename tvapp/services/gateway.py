@@ -174,8 +174,12 @@ class Gateway:
     def accounts(self) -> list[Account]:
         return [Account.from_json(a) for a in _list(self._call("GET", "/accounts"), "accounts")]
 
-    def bind_account(self, utility: str, account_no: str, holder_name: str) -> Account:
-        body = {"utility": utility, "account_no": account_no, "holder_name": holder_name}
+    def bind_account(
+        self, utility: str, account_no: str, *, bind_code: str = "", holder_name: str = ""
+    ) -> Account:
+        """Bind with the bill's 6-digit code, or (accounts without one) the holder's name."""
+        proof = {"bind_code": bind_code} if bind_code else {"holder_name": holder_name}
+        body = {"utility": utility, "account_no": account_no, **proof}
         return Account.from_json(self._call("POST", "/accounts", body=body))
 
     def bills(self, account_id: str) -> list[Bill]:

@@ -33,7 +33,7 @@ from tvapp.ui.screens.bills import BillsScreen
 from tvapp.ui.screens.history import HistoryScreen
 from tvapp.ui.screens.home import HomeScreen
 from tvapp.ui.screens.pay import ConfirmScreen, ProgressScreen, ReceiptScreen
-from tvapp.ui.screens.settings import SettingsScreen
+from tvapp.ui.screens.settings import BindCodeScreen, SettingsScreen
 from tvapp.ui.screens.state import ExitScreen, StateScreen
 from tvapp.ui.translate import tr
 from tvapp.ui.widgets import FocusButton, FocusCard, UsageChart
@@ -51,6 +51,7 @@ KV_FILES = (
     "receipt.kv",
     "history.kv",
     "settings.kv",
+    "bindcode.kv",
     "state.kv",
 )
 SCREENS = {
@@ -61,6 +62,7 @@ SCREENS = {
     "receipt": ReceiptScreen,
     "history": HistoryScreen,
     "settings": SettingsScreen,
+    "bindcode": BindCodeScreen,
     "state": StateScreen,
     "exit": ExitScreen,
 }

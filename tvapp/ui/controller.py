@@ -52,7 +52,12 @@ BIND_MESSAGES = {
     "account_not_found": "No such account at this utility: check the number",
     "holder_name_mismatch": "The account holder is not this household",
     "account_already_bound": "This account is already bound",
+    "bind_code_mismatch": "Wrong bind code",
+    "too_many_attempts": "Too many wrong bind codes",
+    "bind_code_not_issued": "This account has no bind code yet: ask telecom staff",
 }
+# Refusals whose message carries what to do next (tries left, when to retry): shown with it.
+BIND_TELLS = frozenset(("bind_code_mismatch", "too_many_attempts"))
 BIND_FALLBACK = "The account could not be bound:"
 
 
@@ -76,6 +81,7 @@ class Controller:
         self._bills: dict[str, Bill] = {}
         self._history: dict[str, Receipt] = {}
         self._pin = ""
+        self._bind_code = ""
         self._prepared: PreparedPayment | None = None
         self._flow = 0  # bumped when the user leaves a payment to finish in the background
         self._paying: int | None = None  # the flow whose signing and sending runs now
@@ -675,33 +681,65 @@ class Controller:
         self.app.settings_vm.bind_number = self.app.settings_vm.bind_number[:-1]
 
     def bind_account(self) -> None:
+        """With a number typed, ask for the bind code printed on the bill."""
         vm = self.app.settings_vm
         vm.bind_detail = ""
         if not vm.bind_number:
             vm.bind_result = "Type the account number first"
             return
-        holder = self.app.settings.holder_name
-        if not holder:
-            vm.bind_result = "This box does not know the household's name: ask telecom staff"
+        vm.bind_result = ""
+        self._bind_code = ""
+        vm.bind_code_length = 0
+        self.show("bindcode")
+
+    def bind_code_digit(self, digit: str) -> None:
+        if len(self._bind_code) < 6 and digit.isdigit() and len(digit) == 1:
+            self._bind_code += digit
+            self.app.settings_vm.bind_code_length = len(self._bind_code)
+
+    def bind_code_delete(self) -> None:
+        self._bind_code = self._bind_code[:-1]
+        self.app.settings_vm.bind_code_length = len(self._bind_code)
+
+    def submit_bind_code(self) -> None:
+        vm = self.app.settings_vm
+        if len(self._bind_code) != 6 or vm.bind_result == "Binding...":
             return
-        vm.bind_result = "Binding..."
+        code, self._bind_code = self._bind_code, ""
+        vm.bind_code_length = 0
+        vm.bind_result, vm.bind_detail = "Binding...", ""
         utility, number = vm.bind_utility, vm.bind_number
-        self.worker.run(
-            lambda: self.services.session.call(lambda gw: gw.bind_account(utility, number, holder)),
-            self._bound,
-            self._bind_failed,
-        )
+        # A box configured with the household's name still binds accounts the utility has not
+        # issued a code for yet.
+        holder = self.app.settings.holder_name
+
+        def job() -> Account:
+            try:
+                return self.services.session.call(
+                    lambda gw: gw.bind_account(utility, number, bind_code=code)
+                )
+            except GatewayRefused as exc:
+                if exc.code != "bind_code_not_issued" or not holder:
+                    raise
+            return self.services.session.call(
+                lambda gw: gw.bind_account(utility, number, holder_name=holder)
+            )
+
+        self.worker.run(job, self._bound, self._bind_failed)
 
     def _bound(self, _account: Account) -> None:
         self.app.settings_vm.bind_result = "Account bound"
         self.app.settings_vm.bind_number = ""
+        if self.app.sm.current == "bindcode":
+            self.go_back()
         self.refresh_home()
 
     def _bind_failed(self, exc: BaseException) -> None:
         vm = self.app.settings_vm
         if isinstance(exc, GatewayRefused):
             vm.bind_result = BIND_MESSAGES.get(exc.code, BIND_FALLBACK)
-            vm.bind_detail = "" if exc.code in BIND_MESSAGES else exc.message
+            shown = exc.code not in BIND_MESSAGES or exc.code in BIND_TELLS
+            vm.bind_detail = exc.message if shown else ""
         elif isinstance(exc, GatewayUnavailable):
             self.app.vm.network = "down"
             vm.bind_result = "No connection to the payment service"

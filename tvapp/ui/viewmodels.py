@@ -83,6 +83,7 @@ class SettingsVM(EventDispatcher):
     bind_number = StringProperty("")
     bind_result = StringProperty("")  # message id ("" when none)
     bind_detail = StringProperty("")  # the gateway's own words, when it refused
+    bind_code_length = NumericProperty(0)  # the code itself stays in the controller, unshown
 
 
 class StateVM(EventDispatcher):
