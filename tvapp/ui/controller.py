@@ -744,4 +744,5 @@ class Controller:
             self.app.vm.network = "down"
             vm.bind_result = "No connection to the payment service"
         else:
+            vm.bind_result = ""  # not "Binding..." forever: a new try must be possible
             self._fail(exc)
