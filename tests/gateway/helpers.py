@@ -71,7 +71,7 @@ class Manufacturer:
 @dataclass
 class TestDongle:
     dongle_id: str
-    attest_key: ec.EllipticCurvePrivateKey
+    attest_key: ec.EllipticCurvePrivateKey | None
     attest_cert: bytes
     key: ec.EllipticCurvePrivateKey | None = None
     key_rev: int = 0
@@ -80,11 +80,19 @@ class TestDongle:
 
     __test__ = False  # not a pytest class
 
+    @classmethod
+    def payment_signer(
+        cls, dongle_id: str, key: ec.EllipticCurvePrivateKey, key_rev: int, counter: int
+    ) -> TestDongle:
+        """A provisioned dongle rebuilt from its payment key (in another process); cannot attest."""
+        return cls(dongle_id, None, b"", key, key_rev, counter)
+
     def generate_key(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.key_rev += 1
 
     def attest(self, nonce: bytes) -> dict[str, Any]:
+        assert self.attest_key is not None
         public = public_key_bytes(self.key.public_key()) if self.key else b""
         payload = ProvisioningAttestation(
             Algorithm.ES256, self.dongle_id, self.key_rev, public, nonce
