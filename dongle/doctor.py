@@ -3,7 +3,8 @@
 Checks, in the order a person would fix them: libusb present, the udev rule installed, the
 dongle's device node reachable by the daemon's group, the daemon answering on its socket, and
 each dongle's state and holder (a dongle that is busy is not missing). The staff CLI mounts
-``main(argv)`` as its ``doctor`` subcommand; it also runs as ``python -m dongle.doctor``.
+``add_options`` and ``report`` as its ``doctor`` subcommand; it also runs as
+``python -m dongle.doctor``.
 """
 
 from __future__ import annotations
@@ -152,25 +153,35 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="tvpay-dongle doctor", description="Check why the payment dongle does not work."
-    )
-    parser.add_argument("--socket", default=default_socket_path(), help="daemon socket")
-    parser.add_argument("--vid", default=f"0x{DEFAULT_VID:04x}")
-    parser.add_argument("--pid", default=f"0x{DEFAULT_PID:04x}")
+def add_options(parser: argparse.ArgumentParser, *, socket: bool = True) -> None:
+    """The doctor's options; ``socket=False`` when the parser already has a ``--socket``."""
+    if socket:
+        parser.add_argument("--socket", default=default_socket_path(), help="daemon socket")
+    parser.add_argument("--vid", default=f"0x{DEFAULT_VID:04x}", help="dongle's USB vendor id")
+    parser.add_argument("--pid", default=f"0x{DEFAULT_PID:04x}", help="dongle's USB product id")
     parser.add_argument(
         "--rules-dir", action="append", help="udev rules directory to search (repeatable)"
     )
     parser.add_argument("--sys-root", default="/sys/bus/usb/devices", help=argparse.SUPPRESS)
     parser.add_argument("--dev-root", default="/dev/bus/usb", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Print every check and a summary; 1 when any check failed."""
     checks = run_checks(args)
     for check in checks:
         print(check.render())
     failed = sum(not c.ok for c in checks)
     print(f"{len(checks) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tvpay-dongle doctor", description="Check why the payment dongle does not work."
+    )
+    add_options(parser)
+    return report(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from dongle import doctor
+from dongle.client import default_socket_path
 from dongle.staff import cmd_admin, cmd_batch, cmd_device, cmd_pin, cmd_provision
 from dongle.staff.config import load_config
 from dongle.staff.context import Context
@@ -170,20 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serial", required=True, metavar="S")
     p.add_argument("--reason", required=True, help="e.g. lost, stolen, broken")
 
-    p = command(
-        "doctor", _doctor, "diagnose the daemon, its access rights and the dongles", add_help=False
-    )
-    p.add_argument("doctor_args", nargs=argparse.REMAINDER)
+    p = command("doctor", _doctor, "diagnose the daemon, its access rights and the dongles")
+    doctor.add_options(p, socket=False)  # --socket is a global option
     return parser
 
 
 def _doctor(args: argparse.Namespace, ctx: Context) -> int:
-    from dongle.doctor import main as doctor_main
-
-    argv = list(args.doctor_args)
-    if ctx.config.socket_path and "--socket" not in argv:
-        argv = ["--socket", ctx.config.socket_path, *argv]
-    return doctor_main(argv)  # its own text report: doctor has no JSON form
+    args.socket = ctx.config.socket_path or default_socket_path()
+    return doctor.report(args)  # its own text report: doctor has no JSON form
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import pytest
 from dongle import pin_client
 from emulator.stack.tls import ensure_tls
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
-from tests.staff.harness import PIN, Bench, Gateway
+from tests.staff.harness import PIN, ROOT, Bench, Gateway
 
 
 def provisioned(bench: Bench, household: str | None = None) -> tuple[str, str, str]:
@@ -210,6 +210,12 @@ def test_doctor_is_mounted(bench: Bench) -> None:
     result = bench.tool("doctor")
     assert "passed" in result.stdout
     assert result.rc in (0, 1)  # 1: this machine has no udev rule or USB device nodes
+
+
+def test_doctor_takes_its_own_options(bench: Bench) -> None:
+    result = bench.tool("doctor", "--rules-dir", str(ROOT / "packaging" / "udev"))
+    assert "[ ok ] udev rule: " in result.stdout, result.stdout + result.stderr
+    assert f"answers at {bench.daemon.socket_path}" in result.stdout
 
 
 def test_unknown_command_is_a_usage_error(bench: Bench) -> None:
