@@ -30,6 +30,7 @@ from gateway.db.migrate import upgrade
 from gateway.demo import create_demo_data
 from gateway.errors import (
     APIError,
+    ConfigError,
     DatabaseUnreachable,
     GatewayError,
     ServiceUnavailable,
@@ -120,12 +121,7 @@ def cmd_demo(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 def cmd_receipt_verify(args: argparse.Namespace, _config: GatewayConfig) -> int:
-    if args.public_key:
-        pem = Path(args.public_key).read_bytes()
-    else:
-        response = requests.get(args.gateway.rstrip("/") + "/api/v1/gateway", timeout=10)
-        response.raise_for_status()
-        pem = response.json()["receipt_public_key_pem"].encode()
+    pem = Path(args.public_key).read_bytes() if args.public_key else _fetch_receipt_key(args)
     try:
         receipt = verify_qr(args.qr, load_public_key_pem(pem))
     except ReceiptError as exc:
@@ -135,6 +131,24 @@ def cmd_receipt_verify(args: argparse.Namespace, _config: GatewayConfig) -> int:
     for name in receipt.__dataclass_fields__:
         print(f"{name}: {getattr(receipt, name)}")
     return 0
+
+
+def _fetch_receipt_key(args: argparse.Namespace) -> bytes:
+    url = args.gateway.rstrip("/") + "/api/v1/gateway"
+    try:
+        response = requests.get(url, timeout=10, verify=args.ca_file or True)
+        response.raise_for_status()
+        return response.json()["receipt_public_key_pem"].encode()
+    except requests.exceptions.SSLError:
+        raise ConfigError(
+            f"cannot verify the TLS certificate of {args.gateway}; pass the CA that issued it "
+            "with --ca-file PEM"
+        ) from None
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"cannot fetch the receipt key from {url} ({type(exc).__name__}); check the URL "
+            "and that the gateway runs, or pass --public-key PEMFILE"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = q.add_mutually_exclusive_group(required=True)
     source.add_argument("--public-key", help="PEM file of the gateway's receipt key")
     source.add_argument("--gateway", help="gateway base URL to fetch the key from")
+    q.add_argument("--ca-file", help="CA certificate (PEM) for an https --gateway")
     p.set_defaults(func=cmd_receipt_verify, state=None)
     return parser
 

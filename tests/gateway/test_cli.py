@@ -110,3 +110,31 @@ def test_receipt_verify_accepts_a_genuine_qr_and_refuses_a_forged_one(tmp_path: 
     forged = to_qr(replace(receipt, amount_fen=1), sign_receipt(keys.receipt_key, receipt))
     bad = run(tmp_path, "receipt", "verify", forged, "--public-key", str(tmp_path / "pub.pem"))
     assert bad.returncode == 1
+
+
+def test_receipt_verify_fetches_the_key_from_a_tls_gateway_with_its_ca(tmp_path: Path) -> None:
+    from emulator.stack.tls import ensure_tls
+
+    state = tmp_path / "state"
+    assert run(state, "init").returncode == 0
+    tls = ensure_tls(tmp_path / "tls")
+    tls_flags = ["--tls-cert", str(tls.server_cert), "--tls-key", str(tls.server_key)]
+    proc = subprocess.Popen(
+        [*CLI, "--state-dir", str(state), "serve", "--port", "0", *tls_flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().split()[-1]
+        assert url.startswith("https://")
+        qr = "TVPAYR1.AAAA"
+        untrusted = run(state, "receipt", "verify", qr, "--gateway", url)
+        assert untrusted.returncode == 2 and "--ca-file" in untrusted.stderr
+        trusted = run(
+            state, "receipt", "verify", qr, "--gateway", url, "--ca-file", str(tls.ca_cert)
+        )
+        assert trusted.returncode == 1 and "receipt INVALID" in trusted.stdout, trusted.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)
