@@ -132,10 +132,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vid", help="USB vendor id of the dongle")
     parser.add_argument("--pid", help="USB product id of the dongle")
     parser.add_argument(
-        "--hotplug-source", dest="hotplug_source", help="'udev' or 'module:start?ARG'"
+        "--hotplug-source", dest="hotplug_source", help="'udev', 'none' or 'module:start?ARG'"
     )
     parser.add_argument(
-        "--lease-idle-timeout", dest="lease_idle_timeout", help="seconds before a silent holder"
+        "--lease-idle-timeout",
+        dest="lease_idle_timeout",
+        help="seconds of silence before a lease holder loses its lease (default 60)",
     )
 
 

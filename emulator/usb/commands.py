@@ -47,11 +47,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(run=run_dongle)
 
     cable = subparsers.add_parser("cable", help="plug, unplug, list and fault virtual dongles")
-    cable.add_argument("--address", help="cable HOST:PORT (or TVPAY_EMULATOR_CABLE)")
+    cable.add_argument(
+        "--address",
+        help="cable HOST:PORT (or TVPAY_EMULATOR_CABLE_ADDRESS; default 127.0.0.1:7001)",
+    )
     actions = cable.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="dongles on the cable, as JSON lines")
-    for name in ("plug", "unplug", "clear-faults"):
-        actions.add_parser(name).add_argument("serial")
+    for name, text in (
+        ("plug", "plug a dongle back in"),
+        ("unplug", "pull a dongle out"),
+        ("clear-faults", "disarm a dongle's faults"),
+    ):
+        actions.add_parser(name, help=text).add_argument("serial")
     fault = actions.add_parser("fault", help="arm a fault, e.g. 'fault SERIAL drop direction=in'")
     fault.add_argument("serial")
     fault.add_argument("kind", help="drop corrupt duplicate delay stall unplug power_cut")
