@@ -28,7 +28,6 @@ from emulator.usb.wire import (
     Channel,
     Received,
     TransferReply,
-    TransferRequest,
     WireError,
     connect,
     encode_request,
@@ -60,9 +59,10 @@ class _Client:
             self._channel.send(message)
             return self._channel.receive_map()
 
-    def transfer(self, request: TransferRequest) -> Received:
+    def transfer(self, message: bytes) -> Received:
+        """Send an ``encode_request`` message; the server's answer."""
         with self._lock:
-            self._channel.send_body(encode_request(request))
+            self._channel.send_framed(message)
             return self._channel.receive()
 
     def request(self, op: str, **args: Any) -> Any:
@@ -106,9 +106,9 @@ class _RemotePort:
             "control", type=request_type, request=request, value=value, index=index, data=data
         )
 
-    def _transfer(self, request: TransferRequest) -> TransferReply:
+    def _transfer(self, message: bytes) -> TransferReply:
         try:
-            reply = self._client.transfer(request)
+            reply = self._client.transfer(message)
         except (WireError, OSError):
             raise no_device() from None  # the dongle process went away: as good as unplugged
         if isinstance(reply, dict):
@@ -122,7 +122,7 @@ class _RemotePort:
 
     def write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
         prefetch = self._read_size if self._prefetched is None else 0
-        reply = self._transfer(TransferRequest(XFER_WRITE, endpoint, timeout_ms, prefetch, data))
+        reply = self._transfer(encode_request(XFER_WRITE, endpoint, timeout_ms, prefetch, data))
         if reply.in_status == IN_READY:
             self._prefetched = reply.data
         elif reply.in_status != IN_NONE:
@@ -138,7 +138,7 @@ class _RemotePort:
             data, rest = self._prefetched[:size], self._prefetched[size:]
             self._prefetched = rest or None
             return data
-        return self._transfer(TransferRequest(XFER_READ, endpoint, timeout_ms, size, b"")).data
+        return self._transfer(encode_request(XFER_READ, endpoint, timeout_ms, size, b"")).data
 
     def set_configuration(self, value: int) -> None:
         self._call("set_configuration", value=value)

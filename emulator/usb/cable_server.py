@@ -25,7 +25,6 @@ from emulator.usb.wire import (
     IN_READY,
     XFER_READ,
     Channel,
-    TransferReply,
     TransferRequest,
     WireError,
     encode_reply,
@@ -133,12 +132,12 @@ class _Session:
         try:
             reply = _bulk(self._port(), request)
         except USBError as exc:
-            reply = TransferReply(exc.backend_error_code, 0, IN_NONE, b"")
+            reply = encode_reply(exc.backend_error_code, 0, IN_NONE, b"")
         except RequestError as exc:
             self._reply({"error": str(exc)})
             return
         with self._send_lock:
-            self.channel.send_body(encode_reply(reply))
+            self.channel.send_framed(reply)
 
     def _port(self) -> LocalPort:
         if self.port is None:
@@ -150,25 +149,25 @@ def _open(s: _Session, m: dict[str, Any]) -> None:
     s.port = s.server.open_port(_arg(m, "serial", str), _arg(m, "address", int))
 
 
-def _bulk(port: LocalPort, request: TransferRequest) -> TransferReply:
-    """One bulk transfer. A write's reply also carries the IN transfer it produced, if one is
-    ready (errors included): the host end hands it to its next read, as if that read had just
-    happened, so a command costs one round trip."""
+def _bulk(port: LocalPort, request: TransferRequest) -> bytes:
+    """One bulk transfer; its encoded reply. A write's reply also carries the IN transfer it
+    produced, if one is ready (errors included): the host end hands it to its next read, as if
+    that read had just happened, so a command costs one round trip."""
     if not 0 <= request.size <= 1 << 16:
         raise RequestError("transfer size must be within 0..65536")
     if request.kind == XFER_READ:
         data = port.read(request.endpoint, request.size, request.timeout_ms)
-        return TransferReply(0, 0, IN_READY, data)
+        return encode_reply(0, 0, IN_READY, data)
     written = port.write(request.endpoint, request.data, request.timeout_ms)
     if request.size == 0:
-        return TransferReply(0, written, IN_NONE, b"")
+        return encode_reply(0, written, IN_NONE, b"")
     try:
         data = port.poll(EP_IN, request.size)
     except USBError as exc:
-        return TransferReply(0, written, exc.backend_error_code, b"")
+        return encode_reply(0, written, exc.backend_error_code, b"")
     if data is None:
-        return TransferReply(0, written, IN_NONE, b"")
-    return TransferReply(0, written, IN_READY, data)
+        return encode_reply(0, written, IN_NONE, b"")
+    return encode_reply(0, written, IN_READY, data)
 
 
 def _control(s: _Session, m: dict[str, Any]) -> bytes | int:

@@ -12,14 +12,21 @@ not a CBOR map or a known transfer record end the connection with ``WireError``.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import cbor2
 
 MAX_MESSAGE = 1 << 20
+# How long a receive polls (yielding the CPU between tries) before it blocks. A blocked receiver
+# lets its CPU go idle, and waking an idle CPU (a halted virtual CPU above all) costs tens of
+# microseconds, more than the rest of a PING round trip; an answer or the next request usually
+# comes within this window, so the exchange stays on running CPUs. Past it, receiving blocks.
+POLL_BEFORE_BLOCKING_NS = 50_000
 _LEN = struct.Struct(">I")
 _RECV_CHUNK = 1 << 16
 
@@ -29,6 +36,9 @@ XFER_READ = 0x02  # endpoint, timeout ms, size | (no data)
 XFER_REPLY = 0x03  # status (0 or a libusb error), count written, IN status | IN data
 _REQUEST = struct.Struct(">BBII")
 _REPLY = struct.Struct(">BiIi")
+# The same heads behind the length prefix: a transfer message is one pack and one concatenation.
+_FRAMED_REQUEST = struct.Struct(">I" + _REQUEST.format[1:])
+_FRAMED_REPLY = struct.Struct(">I" + _REPLY.format[1:])
 IN_READY = 0  # the IN data follows
 IN_NONE = 1  # nothing to read yet: the host asks with a read
 
@@ -54,13 +64,16 @@ class TransferReply:
     data: bytes
 
 
-def encode_request(request: TransferRequest) -> bytes:
-    head = _REQUEST.pack(request.kind, request.endpoint, request.timeout_ms, request.size)
-    return head + request.data
+def encode_request(kind: int, endpoint: int, timeout_ms: int, size: int, data: bytes) -> bytes:
+    """A whole transfer-request message, length prefix included (for ``Channel.send_framed``)."""
+    head = _FRAMED_REQUEST.pack(_REQUEST.size + len(data), kind, endpoint, timeout_ms, size)
+    return head + data
 
 
-def encode_reply(reply: TransferReply) -> bytes:
-    return _REPLY.pack(XFER_REPLY, reply.status, reply.count, reply.in_status) + reply.data
+def encode_reply(status: int, count: int, in_status: int, data: bytes) -> bytes:
+    """A whole transfer-reply message, length prefix included (for ``Channel.send_framed``)."""
+    head = _FRAMED_REPLY.pack(_REPLY.size + len(data), XFER_REPLY, status, count, in_status)
+    return head + data
 
 
 def _decode_transfer(body: memoryview) -> TransferRequest | TransferReply:
@@ -95,7 +108,8 @@ class Channel:
     """One end of a cable connection: whole messages in, whole messages out.
 
     Receiving reads into one preallocated buffer (``recv_into``), usually a whole message per
-    system call; sending is one ``sendall`` per message."""
+    system call, polling briefly before it blocks (``POLL_BEFORE_BLOCKING_NS``); sending is one
+    ``sendall`` per message."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -108,7 +122,11 @@ class Channel:
         self.send_body(cbor2.dumps(message))
 
     def send_body(self, body: bytes) -> None:
-        self.sock.sendall(_LEN.pack(len(body)) + body)
+        self.send_framed(_LEN.pack(len(body)) + body)
+
+    def send_framed(self, message: bytes) -> None:
+        """Send a message that already carries its length prefix (``encode_request``/``reply``)."""
+        self.sock.sendall(message)
 
     def receive(self) -> Received:
         self._fill(_LEN.size)
@@ -148,10 +166,20 @@ class Channel:
         while self._end - self._start < count:
             if self._start + count > len(self._buf):
                 self._compact(count)
-            received = self.sock.recv_into(self._view[self._end :])
+            received = self._recv_into(self._view[self._end :])
             if not received:
                 raise WireError("the other end of the cable hung up")
             self._end += received
+
+    def _recv_into(self, view: memoryview) -> int:
+        deadline = time.perf_counter_ns() + POLL_BEFORE_BLOCKING_NS
+        while True:
+            try:
+                return self.sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if time.perf_counter_ns() > deadline:
+                    return self.sock.recv_into(view)
+                os.sched_yield()  # a peer sharing this CPU runs first
 
     def _compact(self, count: int) -> None:
         unread = self._buf[self._start : self._end]

@@ -20,7 +20,6 @@ from emulator.usb.cable import CableControl, CableError, hotplug
 from emulator.usb.wire import (
     XFER_WRITE,
     Channel,
-    TransferRequest,
     connect,
     encode_request,
     parse_address,
@@ -257,7 +256,7 @@ def test_transfer_before_open_is_refused_and_the_connection_survives(
     sock = connect(parse_address(cable.address))
     channel = Channel(sock)
     try:
-        channel.send_body(encode_request(TransferRequest(XFER_WRITE, 1, 100, 0, b"x")))
+        channel.send_framed(encode_request(XFER_WRITE, 1, 100, 0, b"x"))
         assert "open a device" in channel.receive_map()["error"]
         channel.send({"op": "devices"})
         assert len(channel.receive_map()["ok"]) >= 1
