@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from dongle.errors import DaemonError
+from dongle.tomlfile import read_settings
 from protocol.usb import DEFAULT_PID, DEFAULT_VID
 
 DEFAULT_CONFIG = "/etc/tvpay/dongled.toml"
@@ -105,22 +105,8 @@ def _in_range(number: int, highest: int, shown: str) -> int:
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"the configuration {path} is not valid TOML: {exc}") from None
-    values: dict[str, Any] = {}
-    for table, entries in data.items():
-        if not isinstance(entries, dict):
-            raise ConfigError(f"{path}: top-level key {table!r} must be a [table]")
-        for key, value in entries.items():
-            name = _TOML_KEYS.get((table, key))
-            if name is None:
-                raise ConfigError(f"{path}: unknown setting [{table}] {key}: remove or fix it")
-            values[name] = _convert(name, value)
-    return values
+    raw = read_settings(path, _TOML_KEYS, ConfigError)
+    return {name: _convert(name, value) for name, value in raw.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dongle.staff.errors import ConfigError
+from dongle.tomlfile import read_settings
 
 SYSTEM_CONFIG = Path("/etc/tvpay/staff.toml")
 USER_CONFIG = Path("~/.config/tvpay/staff.toml")
@@ -124,22 +124,10 @@ def _convert(name: str, value: Any, source: str) -> Any:
 
 
 def _from_toml(config: StaffConfig, path: Path) -> StaffConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    changes: dict[str, Any] = {}
-    for table, content in data.items():
-        if not isinstance(content, dict):
-            raise ConfigError(f"{path}: '{table}' must be a table such as [{table}]")
-        for key, value in content.items():
-            name = _TOML_KEYS.get((table, key))
-            if name is None:
-                raise ConfigError(f"{path}: unknown setting [{table}] {key}; remove it")
-            changes[name] = _convert(name, value, str(path))
-    return replace(config, **changes)
+    raw = read_settings(path, _TOML_KEYS, ConfigError)
+    return replace(
+        config, **{name: _convert(name, value, str(path)) for name, value in raw.items()}
+    )
 
 
 def load_config(
