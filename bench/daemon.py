@@ -110,9 +110,9 @@ def through_daemon(root: str, storage: str, *, resources: bool) -> None:
         daemon = start_daemon(Path(tmp), cable)
         try:
             with daemon.client("bench") as client:
-                provision_via_daemon(client)
+                dongle = provision_via_daemon(client)
                 bench_ping(lambda: client.ping(b"ping"), path="daemon", storage=storage)
-                token = pin_client.obtain_pin_token(client, "246813")
+                token = pin_client.obtain_pin_token(client, "246813", dongle.key)
                 with client.acquire():
                     bench_sign(
                         lambda f: client.sign_payment(f, pin_client.payment_pin_auth(token, f)),

@@ -1,8 +1,8 @@
 """Client library of tvpay-dongled, used by the TV app and the staff tool.
 
     client = DaemonClient(client_name="tvapp", priority=Priority.HIGH)
-    with client.acquire(wait=5):
-        token = pin_client.obtain_pin_token(client, pin)
+    with client.acquire(wait=5):  # registered_key: a protocol.pin.DongleKey from the gateway
+        token = pin_client.obtain_pin_token(client, pin, registered_key)
         signed = client.sign_payment(fields, pin_client.payment_pin_auth(token, fields))
 
 Thread-friendly: requests from several threads are serialised on the client's one connection
@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dongle.errors import (
@@ -50,6 +51,7 @@ __all__ = [
     "DaemonClient",
     "DeviceInfo",
     "DongleEvent",
+    "KeyAgreementOffer",
     "Lease",
     "LeaseHolder",
     "Priority",
@@ -197,6 +199,15 @@ def _connect(path: str, timeout: float) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True, slots=True)
+class KeyAgreementOffer:
+    """GET_KEY_AGREEMENT as relayed by the daemon: check ``signature`` with
+    ``protocol.pin.verify_key_agreement`` before using ``key`` (``dongle.pin_client`` does)."""
+
+    key: bytes
+    signature: bytes | None  # None: the dongle (or whoever answered) did not bind the key
+
+
 class DaemonClient:
     def __init__(
         self,
@@ -303,8 +314,13 @@ class DaemonClient:
         echoed = self._call("ping", {"data": data}, serial).get("data")
         return echoed if isinstance(echoed, bytes) else b""
 
-    def key_agreement(self, serial: str | None = None) -> bytes:
-        return _bytes(self._call("key_agreement", None, serial), "key")
+    def key_agreement(self, nonce: bytes, serial: str | None = None) -> KeyAgreementOffer:
+        """The dongle's key-agreement key, signed over ``nonce`` (16..64 fresh random bytes)."""
+        result = self._call("key_agreement", {"nonce": nonce}, serial)
+        signature = result.get("signature")
+        return KeyAgreementOffer(
+            _bytes(result, "key"), signature if isinstance(signature, bytes) else None
+        )
 
     def pin_token(
         self, key_agreement: bytes, pin_hash_enc: bytes, serial: str | None = None

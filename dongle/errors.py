@@ -46,6 +46,39 @@ class BadRequest(DaemonError):
     code = "bad_request"
 
 
+class _OverLimit(DaemonError):
+    """An error about a limit of the daemon; ``limit`` travels with it so a client can adapt."""
+
+    def __init__(self, message: str, limit: int = 0) -> None:
+        self.limit = limit
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"limit": self.limit}
+
+
+class MessageTooLarge(_OverLimit, BadRequest):
+    """A socket message exceeds the daemon's message limit, or a request's parameters would make
+    a dongle command larger than one USB frame. ``limit`` is the size in bytes not to exceed."""
+
+    code = "too_large"
+
+
+class MessageTimeout(BadRequest):
+    """The client began a message and did not finish it in time; the daemon closed the
+    connection (a client that stalls mid-message must not hold a connection slot or a lease)."""
+
+    code = "message_timeout"
+
+
+class TooManyConnections(_OverLimit):
+    """The daemon refused a connection: the caller's user, or all users together, already have
+    the most connections the daemon allows, or it is out of file descriptors. ``limit`` is the
+    cap that was reached (0 when out of file descriptors)."""
+
+    code = "too_many_connections"
+
+
 class NoDongle(DaemonError):
     code = "no_dongle"
 
@@ -123,10 +156,16 @@ _BY_CODE: dict[str, type[DaemonError]] = {
         DaemonError,
         AccessDenied,
         BadRequest,
+        MessageTimeout,
         LeaseLost,
         UnsupportedVersion,
     )
 }
+
+
+def error_to_wire(exc: DaemonError) -> dict[str, Any]:
+    """The ``error`` map of a failed reply (docs/daemon-api.md §4)."""
+    return {"code": exc.code, "message": str(exc), **exc.details()}
 
 
 def error_from_wire(error: Any) -> DaemonError:
@@ -148,4 +187,8 @@ def error_from_wire(error: Any) -> DaemonError:
         return DongleTimeout(message)
     if code == "link_error":
         return DongleLinkError(message)
+    if code in ("too_large", "too_many_connections"):
+        limit = error.get("limit")
+        kind = MessageTooLarge if code == "too_large" else TooManyConnections
+        return kind(message, limit if isinstance(limit, int) else 0)
     return _BY_CODE.get(code if isinstance(code, str) else "", DaemonError)(message)

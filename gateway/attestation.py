@@ -17,7 +17,7 @@ def load_manufacturer_cas(paths: tuple[Path, ...]) -> tuple[x509.Certificate, ..
     cas: list[x509.Certificate] = []
     for path in paths:
         try:
-            cas.extend(pki.load_pem_certificates(path.read_bytes()))
+            cas.extend(pki.load_pem_cas(path.read_bytes()))
         except FileNotFoundError:
             raise ConfigError(
                 f"manufacturer CA file {path} does not exist; fix manufacturer_ca in gateway.toml"
@@ -31,12 +31,15 @@ def verify_attestation(att: pki.Attestation, trusted: tuple[x509.Certificate, ..
     """Raise ``attestation_invalid`` unless the chain and signature check out."""
     if not trusted:
         raise _refused(
-            "no manufacturer CA is configured on the gateway (run init --manufacturer-ca)"
+            "no manufacturer CA is configured on the gateway (run init --manufacturer-ca) "
+            "[no_trusted_ca]"
         )
     try:
         pki.verify_attestation(att, trusted)
     except AttestationError as exc:
-        raise _refused(exc.reason) from None
+        # Every certificate fault arrives here typed (pki.parse_certificate): a 422 naming the
+        # failed check, never a 500, whatever bytes the dongle sent.
+        raise _refused(f"{exc.reason} [{exc.code}]") from None
 
 
 def _refused(why: str) -> Unprocessable:

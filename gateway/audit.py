@@ -1,4 +1,5 @@
-"""The audit log: one row per staff or operator action, written in the action's own transaction."""
+"""The audit log: one row per staff or operator action and per attempt to bind an account, written
+in the action's own transaction."""
 
 from __future__ import annotations
 

@@ -28,6 +28,9 @@ class GatewayConfig:
     session_ttl_seconds: int = 900
     challenge_ttl_seconds: int = 120
     payment_ttl_seconds: int = 300
+    # How long after expires_at a dongle's signature is still accepted: a box keeps a signature
+    # it could not send through a network outage and must not lose it (docs/gateway.md §1.5).
+    signed_grace_seconds: int = 30 * 86400
     idempotency_ttl_seconds: int = 86400
     max_body_bytes: int = 65536
 
@@ -44,6 +47,7 @@ _INT_KEYS = (
     "session_ttl_seconds",
     "challenge_ttl_seconds",
     "payment_ttl_seconds",
+    "signed_grace_seconds",
     "idempotency_ttl_seconds",
     "max_body_bytes",
 )

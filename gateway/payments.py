@@ -18,8 +18,10 @@ from gateway.ids import new_challenge, new_id
 from gateway.keys import GatewayKeys
 from gateway.masking import mask_account
 from gateway.receipts import SignedReceipt, sign_receipt, to_qr
+from gateway.replay import accept_counter
 from gateway.sessions import find_dongle, require_active, require_key_rev
 from gateway.views import b64, bill_view, biller_view
+from protocol.display import display_hash, states_amount
 from protocol.errors import PayloadError
 from protocol.signing import Algorithm, PaymentAuthorization, load_public_key, verify
 
@@ -30,6 +32,7 @@ class Authorization:
     key_rev: int
     counter: int
     signature: bytes
+    display_text: str  # the confirmation text the household was shown; the dongle signed its hash
 
 
 def _bill_paid() -> Conflict:
@@ -104,7 +107,9 @@ def create_payment(
             "challenge": b64(payment.challenge),
             "payment_id": payment.id,
             "biller": payment.biller_code,
-            "account": payment.account_no,
+            # The number as the TV shows it: the bill_ref already names the account, and a
+            # session opened without the PIN never learns a full 户号 (docs/security.md).
+            "account": mask_account(payment.account_no),
             "bill_ref": payment.bill_ref,
             "amount_fen": payment.amount_fen,
             "currency": payment.currency,
@@ -113,7 +118,33 @@ def create_payment(
     }
 
 
-def _signed_payload(payment: Payment, gateway_id: str, auth: Authorization) -> bytes:
+def _shown_hash(text: str) -> bytes:
+    try:
+        return display_hash(text)
+    except PayloadError as exc:
+        raise Unprocessable(
+            f"The confirmation text is not one a TV app draws ({exc}); send the text exactly as "
+            "the confirm screen showed it.",
+            code="display_text_invalid",
+        ) from None
+
+
+def _check_states_amount(payment: Payment, text: str) -> None:
+    # The text is what the household agreed to: it must name the amount this payment takes,
+    # written as the app writes yuan (protocol/display.py), and no other amount.
+    if not states_amount(text, payment.amount_fen):
+        yuan, fen = divmod(payment.amount_fen, 100)
+        raise Unprocessable(
+            f"The confirmation text the household was shown does not state this payment's "
+            f"amount ({yuan:,}.{fen:02d}) as the only amount; the payment was not recorded. "
+            "Pay again from the bill list.",
+            code="display_amount_mismatch",
+        )
+
+
+def _signed_payload(
+    payment: Payment, gateway_id: str, auth: Authorization, shown_hash: bytes
+) -> bytes:
     return PaymentAuthorization(
         alg=Algorithm.ES256,
         gateway_id=gateway_id,
@@ -123,19 +154,20 @@ def _signed_payload(payment: Payment, gateway_id: str, auth: Authorization) -> b
         challenge=payment.challenge,
         payment_id=payment.id,
         biller=payment.biller_code,
-        account=payment.account_no,
+        account=mask_account(payment.account_no),
         bill_ref=payment.bill_ref,
         amount_fen=payment.amount_fen,
         currency=payment.currency,
         timestamp=payment.timestamp,
+        display_hash=shown_hash,
     ).signed_bytes()
 
 
 def _check_signature(dongle: Dongle, message: bytes, signature: bytes) -> None:
     if not verify(load_public_key(dongle.public_key), message, signature):
         raise Unauthenticated(
-            "The dongle's signature does not match this payment; sign the fields the gateway "
-            "sent for it.",
+            "The dongle's signature does not match this payment and confirmation text; sign the "
+            "fields the gateway sent for it, with the hash of the text sent here.",
             code="signature_invalid",
         )
 
@@ -145,9 +177,20 @@ def _answer(payment: Payment, receipt_body: str) -> dict[str, Any]:
 
 
 def authorize(
-    session: Session, keys: GatewayKeys, gateway_id: str, payment_id: str, auth: Authorization
+    session: Session,
+    keys: GatewayKeys,
+    gateway_id: str,
+    payment_id: str,
+    auth: Authorization,
+    *,
+    signed_grace: int,
 ) -> dict[str, Any]:
     """Record the payment exactly once; a repeated identical authorization gets the same receipt.
+
+    A valid signature is accepted for ``signed_grace`` seconds after the payment's expiry: the
+    expiry bounds how long the box may wait before asking the dongle, and a box that got the
+    signature but lost the network keeps it in its journal and sends it when it can. The bill's
+    state and amount are checked as for any payment, so a late signature never pays twice.
 
     Row locks (payment, then dongle, then bill — always this order) serialize concurrent attempts
     on PostgreSQL; SQLite's BEGIN IMMEDIATE serializes every writer anyway.
@@ -179,26 +222,23 @@ def authorize(
             "This dongle belongs to another household and cannot pay this bill.",
             code="dongle_not_in_household",
         )
+    shown_hash = _shown_hash(auth.display_text)
     try:
-        message = _signed_payload(payment, gateway_id, auth)
+        message = _signed_payload(payment, gateway_id, auth, shown_hash)
     except PayloadError:
         message = b""
     _check_signature(dongle, message, auth.signature)
+    _check_states_amount(payment, auth.display_text)
     bill = session.get(Bill, payment.bill_id, with_for_update=True)
     assert bill is not None  # foreign key
     if bill.status == "paid":
         raise _bill_paid()
-    if now() > payment.expires_at:
+    if now() > payment.expires_at + signed_grace:
         raise Gone(
             "The payment expired before it was authorized; create a new payment.",
             code="payment_expired",
         )
-    if auth.counter <= dongle.last_counter:
-        raise Conflict(
-            "The dongle's signature counter did not advance: this authorization was already used "
-            "or replayed.",
-            code="counter_replayed",
-        )
+    accept_counter(session, dongle, auth.counter)
     if bill.amount_fen != payment.amount_fen or bill.currency != payment.currency:
         raise Conflict("The bill changed; create a new payment.", code="amount_mismatch")
     t = now()
@@ -206,7 +246,7 @@ def authorize(
     payment.succeeded_at = t
     payment.dongle_id, payment.key_rev = auth.dongle_id, auth.key_rev
     payment.counter, payment.signature = auth.counter, auth.signature
-    dongle.last_counter = auth.counter
+    payment.display_text, payment.display_hash = auth.display_text, shown_hash
     bill.status, bill.paid_at, bill.payment_id = "paid", t, payment.id
     body = _issue_receipt(session, keys, gateway_id, payment, bill)
     return _answer(payment, body)
@@ -220,7 +260,7 @@ def _issue_receipt(
     household = session.get(Household, payment.household_id)
     assert account is not None and biller is not None and household is not None
     assert payment.succeeded_at is not None and payment.dongle_id is not None
-    assert payment.counter is not None
+    assert payment.counter is not None and payment.display_hash is not None
     signed = SignedReceipt(
         alg=int(Algorithm.ES256),
         gateway_id=gateway_id,
@@ -235,6 +275,7 @@ def _issue_receipt(
         paid_at_unix=payment.succeeded_at,
         dongle_id=payment.dongle_id,
         counter=payment.counter,
+        display_hash=payment.display_hash.hex(),
     )
     signature = sign_receipt(keys.receipt_key, signed)
     receipt = {
@@ -252,6 +293,7 @@ def _issue_receipt(
         "paid_at_unix": signed.paid_at_unix,
         "dongle_id": signed.dongle_id,
         "counter": signed.counter,
+        "display_hash": signed.display_hash,
         "receipt_key_id": keys.receipt_key_id,
         "signature": base64.b64encode(signature).decode(),
         "qr": to_qr(signed, signature),

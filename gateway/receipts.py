@@ -1,9 +1,10 @@
 """Receipts signed by the gateway, and their compact QR form that a phone can verify offline.
 
-    signed bytes = "TVPAY/RECEIPT" | 0x00 | 0x01 | canonical CBOR array of RECEIPT_FIELDS
-    qr           = "TVPAYR1." + base64url-without-padding(CBOR array [fields..., signature])
+    signed bytes = "TVPAY/RECEIPT" | 0x00 | 0x02 | canonical CBOR array of RECEIPT_FIELDS
+    qr           = "TVPAYR2." + base64url-without-padding(CBOR array [fields..., signature])
 
-The layout follows protocol.signing so one canonical-CBOR implementation serves both.
+The layout follows protocol.signing so one canonical-CBOR implementation serves both. Version 2
+added ``display_hash``: the receipt repeats the hash of the confirmation text the dongle signed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from protocol.messages import canonical_cbor
 from protocol.signing import Algorithm, sign, verify
 
 RECEIPT_TAG = b"TVPAY/RECEIPT"
-RECEIPT_LAYOUT_VERSION = 1
-QR_PREFIX = "TVPAYR1."
+RECEIPT_LAYOUT_VERSION = 2
+QR_PREFIX = "TVPAYR2."
+# Receipts issued before display_hash was signed; their QR codes are not readable offline any more.
+_OLD_QR_PREFIX = "TVPAYR1."
 _MAX_QR = 2048
 
 
@@ -44,6 +47,7 @@ class SignedReceipt:
     paid_at_unix: int
     dongle_id: str
     counter: int
+    display_hash: str  # hex SHA-256 of the confirmation text (what `sha256sum` prints)
 
     def signed_bytes(self) -> bytes:
         return (
@@ -85,6 +89,11 @@ def _parse_values(values: Any) -> tuple[SignedReceipt, bytes]:
 
 def parse_qr(qr: str) -> tuple[SignedReceipt, bytes]:
     """Decode a QR string without checking the signature; ReceiptError when malformed."""
+    if isinstance(qr, str) and qr.startswith(_OLD_QR_PREFIX):
+        raise ReceiptError(
+            "this receipt QR code is of an earlier format; look the receipt up at the gateway "
+            "by the receipt number printed under it"
+        )
     if not isinstance(qr, str) or not qr.startswith(QR_PREFIX) or len(qr) > _MAX_QR:
         raise ReceiptError(f"a receipt QR code starts with {QR_PREFIX}")
     text = qr[len(QR_PREFIX) :]

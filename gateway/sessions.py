@@ -18,6 +18,14 @@ from protocol.signing import Algorithm, SessionChallenge, load_public_key, verif
 
 
 @dataclass(frozen=True, slots=True)
+class RegisteredKey:
+    """The payment key the session's dongle proved it holds, as registered here."""
+
+    public_key: bytes
+    key_rev: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceIdentity:
     dongle_id: str
     household_id: int
@@ -85,8 +93,8 @@ def open_session(
     challenge: bytes,
     timestamp: int,
     signature: bytes,
-) -> tuple[str, int, Household]:
-    """Verify the signed challenge; returns (token, expires_at, household)."""
+) -> tuple[str, int, Household, RegisteredKey]:
+    """Verify the signed challenge; returns (token, expires_at, household, the dongle's key)."""
     dongle = find_dongle(session, dongle_id)
     require_active(dongle)
     row = challenges.consume(session, challenge, "session", dongle_id, "challenge_invalid")
@@ -111,7 +119,7 @@ def open_session(
     )
     household = session.get(Household, dongle.household_id)
     assert household is not None  # foreign key
-    return token, t + ttl, household
+    return token, t + ttl, household, RegisteredKey(dongle.public_key, dongle.key_rev)
 
 
 def authenticate_device(session: Session, token: str | None) -> DeviceIdentity:

@@ -137,15 +137,36 @@ class CertificateError(ProtocolError):
     ("holds no PEM certificate") for the caller to put after the file's name."""
 
 
+class MalformedCertificate(CertificateError):
+    """A certificate that cannot be read, or breaks the profile every TVPay certificate follows
+    (P-256 key, ECDSA-SHA256 signature, basicConstraints and keyUsage that agree, no critical
+    extension we do not understand, notBefore <= notAfter).
+
+    ``code`` names the fault for machines (``duplicate_extension``, ``key_unsupported``, ...);
+    ``reason`` is a clause about the certificate ("has the extension 2.5.29.19 twice") for
+    callers that name the certificate themselves.
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"holds a certificate that {reason}")
+
+
 class AttestationError(ProtocolError):
     """A dongle's factory attestation did not verify: the dongle is not proven genuine.
 
-    ``reason`` is the clause that says what failed, for callers that phrase their own sentence.
+    ``reason`` is the clause that says what failed, for callers that phrase their own sentence;
+    ``code`` names the failed check for machines (a MalformedCertificate code, or one of
+    ``chain_length``, ``chain_loop``, ``chain_broken``, ``leaf_is_ca``, ``issuer_not_ca``,
+    ``not_yet_valid``, ``expired``, ``untrusted_manufacturer``, ``serial_mismatch``,
+    ``attestation_malformed``, ``signature_invalid``, ``no_trusted_ca``).
     """
 
-    def __init__(self, dongle_id: str, reason: str, message: str = "") -> None:
+    def __init__(self, dongle_id: str, reason: str, message: str = "", *, code: str) -> None:
         self.dongle_id = dongle_id
         self.reason = reason
+        self.code = code
         super().__init__(
             message
             or f"dongle {dongle_id} failed the genuineness check: {reason}; set it aside and "
@@ -164,4 +185,5 @@ class UntrustedManufacturer(AttestationError):
             f"ends at a CA named '{issuer}' whose key is not that of any trusted manufacturer "
             "CA; set the dongle aside and report it, or check which manufacturer CAs are "
             "configured",
+            code="untrusted_manufacturer",
         )

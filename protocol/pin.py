@@ -5,6 +5,12 @@ fresh host key and the dongle's key-agreement key, derive an AES-256-GCM key wit
 and exchange only encrypted values: the PIN's hash, new PINs and PUKs, and the PIN token. The
 daemon and the USB wire therefore never carry a PIN in clear. The PIN token then authorizes
 signing through a short HMAC (``pin_auth``).
+
+The dongle's key-agreement key reaches the host through the daemon, which the host does not trust:
+the dongle signs it with its payment key together with the host's fresh nonce
+(``KeyAgreementBinding``), and the host checks that signature against the payment key it learnt
+elsewhere (``DongleKey``) before it encrypts anything derived from a PIN. A daemon that answers
+with its own key would otherwise receive the PIN hash and try all 10^6 PINs against it offline.
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from protocol.errors import PayloadError, PinPolicyError, PinProtocolError
 from protocol.messages import canonical_cbor
-from protocol.signing import load_public_key, public_key_bytes
+from protocol.signing import (
+    Algorithm,
+    KeyAgreementBinding,
+    load_public_key,
+    public_key_bytes,
+    verify,
+)
 
 PIN_LENGTH = 6
 PUK_LENGTH = 8
@@ -34,12 +46,60 @@ PIN_AUTH_SIZE = 16
 NONCE_SIZE = 12
 HKDF_INFO = b"TVPAY/PIN/v1 AES-256-GCM"
 PIN_AUTH_TAG = b"TVPAY/PINAUTH\x00"
+KEY_AGREEMENT_NONCE_SIZE = 32
 
 # Associated data binds each ciphertext to its one purpose, so a PUK cannot be replayed as a PIN.
 AAD_PIN_HASH = b"pin_hash"
 AAD_NEW_PIN = b"new_pin"
 AAD_PUK = b"puk"
 AAD_PIN_TOKEN = b"pin_token"
+
+
+class KeyAgreementUnverified(PinProtocolError):
+    """The key-agreement key is not signed by the dongle's payment key for this nonce: whoever
+    relayed it may have put its own key in its place. Nothing derived from a PIN may be sent."""
+
+    def __init__(self, message: str, dongle_id: str, key_rev: int) -> None:
+        super().__init__(message)
+        self.dongle_id = dongle_id
+        self.key_rev = key_rev
+
+
+@dataclass(frozen=True, slots=True)
+class DongleKey:
+    """A dongle's payment key as the host learnt it outside the daemon (from the gateway's
+    registry, GENERATE_KEY or a verified attestation)."""
+
+    dongle_id: str
+    key_rev: int
+    public_key: bytes  # SEC1 uncompressed P-256 point
+
+
+def verify_key_agreement(
+    expected: DongleKey, key_agreement: bytes, nonce: bytes, signature: bytes | None
+) -> None:
+    """Raise KeyAgreementUnverified unless ``signature`` is ``expected``'s payment key signing
+    ``key_agreement`` for ``nonce`` (docs/protocol.md §6.1). An unsigned answer never passes."""
+    try:
+        binding = KeyAgreementBinding(
+            Algorithm.ES256, expected.dongle_id, expected.key_rev, key_agreement, nonce
+        )
+        valid = signature is not None and verify(
+            load_public_key(expected.public_key), binding.signed_bytes(), signature
+        )
+    except PayloadError as exc:
+        raise KeyAgreementUnverified(
+            f"the key agreement of dongle {expected.dongle_id} is malformed: {exc}",
+            expected.dongle_id,
+            expected.key_rev,
+        ) from None
+    if not valid:
+        raise KeyAgreementUnverified(
+            f"the key agreement is not signed by dongle {expected.dongle_id}'s payment key "
+            f"(key {expected.key_rev}) for this request",
+            expected.dongle_id,
+            expected.key_rev,
+        )
 
 
 def check_pin(pin: str) -> None:

@@ -2,6 +2,10 @@
 
     signed bytes = TAG (ASCII) | 0x00 | layout version (1 byte) | canonical CBOR array of fields
 
+Each layout carries its own version: a layout gains a field only together with a new version, so
+a signature over the old field list can never be read as one over the new (the payment layout is
+at version 2 since it signs the hash of the confirmation text; session and attestation are at 1).
+
 The first array element is always the COSE algorithm id (-7 = ES256: ECDSA P-256 with SHA-256),
 so an SM2 dongle can one day sign the same layouts under its own id. Signatures travel as raw
 r||s, 32 bytes each, which is what a secure element produces and what firmware can check without
@@ -35,9 +39,10 @@ class Algorithm(enum.IntEnum):
 PAYMENT_TAG = b"TVPAY/PAYMENT"
 SESSION_TAG = b"TVPAY/SESSION"
 ATTEST_TAG = b"TVPAY/ATTEST"
-LAYOUT_VERSION = 1
+KEYAGREE_TAG = b"TVPAY/KEYAGREE"
 MAX_TEXT = 64
 MAX_AMOUNT_FEN = 10**12  # ten billion yuan: far above any household bill
+DISPLAY_HASH_SIZE = 32  # SHA-256
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -60,11 +65,12 @@ def _blob(name: str, value: Any, lo: int, hi: int) -> None:
 
 class _Layout:
     TAG: ClassVar[bytes]
+    VERSION: ClassVar[int] = 1
     alg: Algorithm
 
     def signed_bytes(self) -> bytes:
         values = [int(v) if isinstance(v, Algorithm) else v for v in astuple(self)]  # type: ignore[call-overload]
-        return self.TAG + b"\x00" + bytes([LAYOUT_VERSION]) + canonical_cbor(values)
+        return self.TAG + b"\x00" + bytes([self.VERSION]) + canonical_cbor(values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +99,7 @@ class PaymentAuthorization(_Layout):
     """The fields a dongle signs to authorize one payment (docs/protocol.md §5.1)."""
 
     TAG: ClassVar[bytes] = PAYMENT_TAG
+    VERSION: ClassVar[int] = 2
     alg: Algorithm
     gateway_id: str
     dongle_id: str
@@ -106,6 +113,9 @@ class PaymentAuthorization(_Layout):
     amount_fen: int
     currency: str
     timestamp: int
+    # SHA-256 of the confirmation text the household was shown (UTF-8, NFC, lines joined by
+    # "\n"): the signature covers what was on screen, not only the fields behind it.
+    display_hash: bytes
 
     def __post_init__(self) -> None:
         for name in ("gateway_id", "dongle_id", "payment_id", "biller", "account", "bill_ref"):
@@ -119,9 +129,11 @@ class PaymentAuthorization(_Layout):
         if not isinstance(self.currency, str) or not _CURRENCY.fullmatch(self.currency):
             raise PayloadError("currency must be an ISO 4217 code such as CNY")
         _uint("timestamp", self.timestamp)
+        _blob("display_hash", self.display_hash, DISPLAY_HASH_SIZE, DISPLAY_HASH_SIZE)
 
 
 # The fields the host sends with SIGN_PAYMENT; the dongle adds dongle_id, key_rev and counter.
+# The gateway supplies all but display_hash, which the host computes from the text it showed.
 PAYMENT_REQUEST_FIELDS = (
     "gateway_id",
     "challenge",
@@ -132,6 +144,7 @@ PAYMENT_REQUEST_FIELDS = (
     "amount_fen",
     "currency",
     "timestamp",
+    "display_hash",
 )
 
 
@@ -176,6 +189,28 @@ class ProvisioningAttestation(_Layout):
             raise PayloadError(
                 "public_key must be empty or a 65-byte SEC1 uncompressed P-256 point"
             )
+        _blob("nonce", self.nonce, 16, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAgreementBinding(_Layout):
+    """What the payment key signs over a key-agreement key (§6.1): the host learns that the key
+    it encrypts the PIN for is this dongle's, fresh for its own nonce, whoever relayed it.
+
+    ``key_agreement`` is the dongle's ECDH key (SEC1 uncompressed, 65 bytes).
+    """
+
+    TAG: ClassVar[bytes] = KEYAGREE_TAG
+    alg: Algorithm
+    dongle_id: str
+    key_rev: int
+    key_agreement: bytes
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        _text("dongle_id", self.dongle_id)
+        _uint("key_rev", self.key_rev, 0xFFFFFFFF)
+        _blob("key_agreement", self.key_agreement, 65, 65)
         _blob("nonce", self.nonce, 16, 64)
 
 

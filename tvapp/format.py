@@ -66,3 +66,11 @@ def format_time(value: str) -> str:
 def format_period(value: str) -> str:
     """A billing period ``2025-01`` (or a date in it) as ``2025-01``."""
     return value[:7]
+
+
+def format_fingerprint(hex_digest: str) -> str:
+    """The first 64 bits of a hex digest in groups of four (``CCB9 BFD7 B6D0 98B4``): enough for a
+    household or staff to match a receipt against the gateway's full hash, short enough to read
+    aloud over the phone."""
+    head = hex_digest[:16].upper()
+    return " ".join(head[i : i + 4] for i in range(0, len(head), 4))

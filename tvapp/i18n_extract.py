@@ -33,7 +33,10 @@ def _python_messages(path: Path) -> set[str]:
             targets = [
                 ast.unparse(t) for t in getattr(node, "targets", [getattr(node, "target", None)])
             ]
-            if any(t in ("UTILITIES", "BIND_MESSAGES", "self.legend") for t in targets):
+            if any(
+                t in ("UTILITIES", "BIND_MESSAGES", "CONFIRM_LABELS", "self.legend")
+                for t in targets
+            ):
                 found.update(
                     v.value
                     for v in node.value.values

@@ -7,23 +7,29 @@ import json
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from protocol import logfmt
 from tvapp.config import (
     ConfigError,
     StateDirError,
+    TvConfig,
     add_arguments,
     ensure_state_dir,
     load_config,
     overrides_from_args,
 )
 from tvapp.fonts import FontNotFound
-from tvapp.journal import JournalCorrupt
+
+if TYPE_CHECKING:  # imported for real only after Kivy is configured
+    from tvapp.services.container import Services
 
 log = logging.getLogger("tvapp")
 
 # Exit statuses (docs/tvapp.md, Settings). All start-up failures happen before Kivy opens a window.
-EXIT_FAILED = 1  # the CJK font is missing or the payment journal is damaged
+EXIT_FAILED = 1  # the CJK font is missing
+# A damaged payment journal does not stop the app: it is replaced at start and the household
+# is told on screen (tvapp/journal_startup.py).
 EXIT_CONFIG = 2  # a setting is malformed (as argparse reports a bad flag)
 EXIT_CANTCREAT = 73  # sysexits EX_CANTCREAT: the state directory cannot be created or written
 
@@ -37,7 +43,9 @@ def _saved_language(state_dir: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def start_up(argv: list[str] | None = None) -> tuple[TvConfig, Services] | int:
+    """Everything before the window opens: settings, Kivy, fonts, services and the payment
+    journal's start-up check; the exit status instead when the app cannot start."""
     parser = argparse.ArgumentParser(prog="tvpay-tv", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -65,20 +73,29 @@ def main(argv: list[str] | None = None) -> int:
             font_cache=config.state_path / "fonts",
         )
         from tvapp.services.container import Services
-        from tvapp.ui.app import TvPayApp
         from tvapp.ui.translate import tr
 
         tr.switch(language)
         services = Services.build(config)
-    except (FontNotFound, JournalCorrupt) as exc:
+    except FontNotFound as exc:
         return _fail(str(exc), EXIT_FAILED)
+    log.info("event=starting gateway=%s language=%s", config.gateway_url, language)
+    return config, services
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = start_up(argv)
+    if isinstance(started, int):
+        return started
+    config, services = started
+    from tvapp.ui.app import TvPayApp
+
     app = TvPayApp(config, services)
     readers = []
     if config.evdev:
         from tvapp.input.evdev_remote import start_remote_readers
 
         readers = start_remote_readers(app.press)
-    log.info("event=starting gateway=%s language=%s", config.gateway_url, language)
     try:
         app.run()
     finally:

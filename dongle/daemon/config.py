@@ -8,6 +8,7 @@ hardware (libusb and udev).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -42,6 +43,13 @@ class DaemonConfig:
     lease_idle_timeout: float = 60.0  # a holder silent this long loses its lease to others
     acquire_wait_max: float = 120.0  # longest wait a client may ask for in ``acquire``
     shutdown_grace: float = 5.0  # how long SIGTERM waits for commands in flight
+    # Connection caps: far below the file descriptors the daemon may open (checked at start), so
+    # one user's flood is refused with an answer instead of starving everyone of descriptors.
+    max_connections_per_uid: int = 16
+    max_connections: int = 64
+    message_timeout: float = 10.0  # a message begun must be complete this long after
+    client_idle_timeout: float = 600.0  # a connection without a request (or subscription) ends
+    send_timeout: float = 5.0  # a client that takes no reply this long is not reading: dropped
 
 
 # TOML table/key -> DaemonConfig field, with the converter applied to the TOML value.
@@ -60,7 +68,24 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("leases", "idle_timeout"): "lease_idle_timeout",
     ("leases", "acquire_wait_max"): "acquire_wait_max",
     ("daemon", "shutdown_grace"): "shutdown_grace",
+    ("clients", "max_per_uid"): "max_connections_per_uid",
+    ("clients", "max_total"): "max_connections",
+    ("clients", "message_timeout"): "message_timeout",
+    ("clients", "idle_timeout"): "client_idle_timeout",
+    ("clients", "send_timeout"): "send_timeout",
 }
+_SECONDS = frozenset(
+    {
+        "command_timeout",
+        "lease_idle_timeout",
+        "acquire_wait_max",
+        "shutdown_grace",
+        "message_timeout",
+        "client_idle_timeout",
+        "send_timeout",
+    }
+)
+_COUNTS = frozenset({"max_connections_per_uid", "max_connections"})
 
 _ENV_KEYS: dict[str, str] = {
     "TVPAY_DONGLED_SOCKET": "socket_path",
@@ -83,11 +108,18 @@ def _convert(name: str, value: Any) -> Any:
             return _in_range(
                 int(value, 0) if isinstance(value, str) else int(value), 0xFFFF, "0..0xffff"
             )
-        if name in ("command_timeout", "lease_idle_timeout", "acquire_wait_max", "shutdown_grace"):
+        if name in _SECONDS:
             number = float(value)
-            if number <= 0:
-                raise ValueError("must be positive")
+            if not 0 < number < math.inf:
+                raise ValueError("must be a positive number of seconds")
             return number
+        if name in _COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError("must be a whole number")
+            count = int(value)
+            if not 1 <= count <= 1_000_000:
+                raise ValueError("must be within 1..1000000")
+            return count
         if name in ("allowed_users", "allowed_groups", "staff_groups"):
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(item).strip() for item in items if str(item).strip())
@@ -141,4 +173,10 @@ def load_config(args: argparse.Namespace, environ: Mapping[str, str] = os.enviro
     for name, value in vars(args).items():
         if name in names and value is not None:
             values[name] = _convert(name, value)
-    return replace(DaemonConfig(), **values)
+    config = replace(DaemonConfig(), **values)
+    if config.max_connections_per_uid > config.max_connections:
+        raise ConfigError(
+            f"[clients] max_per_uid = {config.max_connections_per_uid} is more than max_total = "
+            f"{config.max_connections}: lower max_per_uid or raise max_total"
+        )
+    return config

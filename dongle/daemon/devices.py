@@ -10,9 +10,17 @@ from typing import Any
 
 from dongle import usblink
 from dongle.daemon.log import log
-from dongle.errors import DongleLinkError, DongleRemoved, DongleTimeout, NoDongle, SeveralDongles
+from dongle.errors import (
+    DongleLinkError,
+    DongleRemoved,
+    DongleTimeout,
+    MessageTooLarge,
+    NoDongle,
+    SeveralDongles,
+)
 from dongle.model import EventKind
-from protocol.errors import DongleError
+from protocol.errors import DongleError, FrameLengthError
+from protocol.frame import MAX_PAYLOAD
 from protocol.messages import Command, KeepaliveStatus, Lifecycle
 from protocol.usb import matches_product
 
@@ -247,6 +255,12 @@ class DeviceManager:
             if command in _STATE_COMMANDS:  # e.g. a wrong PIN costs a retry
                 self._refresh(slot)
             raise
+        except FrameLengthError:  # raised while encoding: nothing reached the dongle
+            raise MessageTooLarge(
+                f"the arguments make a {command.name} command larger than the dongle's "
+                f"{MAX_PAYLOAD}-byte frame: send less data in one request",
+                MAX_PAYLOAD,
+            ) from None
         except usblink.DongleRemoved:
             self._lost(slot)
             raise DongleRemoved() from None

@@ -9,10 +9,13 @@ import signal
 import socket
 import stat
 import sys
+import time
 from pathlib import Path
 
 from dongle import usblink
+from dongle.daemon import fdlimit
 from dongle.daemon.access import AccessPolicy, group_id
+from dongle.daemon.admission import Gate
 from dongle.daemon.config import ConfigError, DaemonConfig, add_arguments, load_config
 from dongle.daemon.devices import DeviceManager
 from dongle.daemon.hangup import HangupWatcher
@@ -72,6 +75,7 @@ _EXIT_STATUS = {BackendUnavailable: EXIT_UNAVAILABLE, SocketUnavailable: EXIT_CA
 
 
 def run(config: DaemonConfig) -> int:
+    fdlimit.check_fits(config, fdlimit.raise_soft_limit())
     policy, missing = AccessPolicy.from_config(config)
     for name in missing:
         log("access_name_unknown", level="warning", name=name)
@@ -90,8 +94,9 @@ def run(config: DaemonConfig) -> int:
         backend, config.vid, config.pid, config.command_timeout, events.publish, leases.forget
     )
     hangups = HangupWatcher()
-    server = Server(Daemon(config, policy, devices, leases, events, hangups))
     listener, owned_path = _listener(config)
+    gate = Gate(listener, config.max_connections_per_uid, config.max_connections)
+    server = Server(Daemon(config, policy, gate, devices, leases, events, hangups))
     stop_hotplug = start_hotplug(config.hotplug_source, devices.on_hotplug)
     devices.scan()  # after hotplug starts, so a dongle plugged in between is not missed
     notify("READY=1")
@@ -103,6 +108,7 @@ def run(config: DaemonConfig) -> int:
         log("stopping")
         stop_hotplug()
         listener.close()
+        gate.close()
         if owned_path is not None:
             owned_path.unlink(missing_ok=True)
         server.shutdown(config.shutdown_grace)
@@ -129,13 +135,20 @@ def _serve_until_signal(listener: socket.socket, server: Server) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    resume_at: float | None = None  # accepting is paused until then (see Server.accept)
     try:
         while not stop:
-            for key, _ in selector.select():
-                if key.fileobj is listener:
-                    server.accept(listener)
-                else:
+            timeout = None if resume_at is None else max(resume_at - time.monotonic(), 0.0)
+            ready = selector.select(timeout)
+            if resume_at is not None and time.monotonic() >= resume_at:
+                selector.register(listener, selectors.EVENT_READ)
+                resume_at = None
+            for key, _ in ready:
+                if key.fileobj is not listener:
                     wake_r.recv(4096)
+                elif pause := server.accept():
+                    selector.unregister(listener)
+                    resume_at = time.monotonic() + pause
     finally:
         selector.close()
         signal.set_wakeup_fd(previous)

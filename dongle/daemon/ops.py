@@ -8,7 +8,6 @@ The dongle checks values itself; the daemon checks shapes so that a malformed re
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,13 @@ if TYPE_CHECKING:
     from dongle.daemon.server import Connection
 
 MAX_CLIENT_NAME = 64
+_SHOWN = 64  # characters of a client's text quoted back in an error message
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for an error message, cut short: an echo must never make the answer
+    larger than the request that provoked it."""
+    return repr(text[:_SHOWN]) + ("..." if len(text) > _SHOWN else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +44,7 @@ class DongleOp:
 _KA = ("key_agreement", bytes)
 DONGLE_OPS: dict[str, DongleOp] = {
     "ping": DongleOp(Command.PING, (("data", bytes),), shared=True),
-    "key_agreement": DongleOp(Command.GET_KEY_AGREEMENT),
+    "key_agreement": DongleOp(Command.GET_KEY_AGREEMENT, (("nonce", bytes),)),
     "pin_token": DongleOp(Command.GET_PIN_TOKEN, (_KA, ("pin_hash_enc", bytes))),
     "sign_payment": DongleOp(Command.SIGN_PAYMENT, (("fields", dict), ("pin_auth", bytes))),
     "sign_session": DongleOp(
@@ -71,7 +77,7 @@ def check_args(args: Any, spec: tuple[tuple[str, type], ...]) -> dict[str, Any]:
     names = {name for name, _ in spec}
     extra = sorted(set(args) - names)
     if extra:
-        raise BadRequest(f"unknown arguments: {', '.join(extra)}")
+        raise BadRequest(f"unknown arguments: {shown(', '.join(extra))}")
     for name, kind in spec:
         value = args.get(name)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -102,8 +108,7 @@ def run_dongle_op(conn: Connection, name: str, request: dict[str, Any]) -> dict[
 
     def progress(status: KeepaliveStatus) -> None:
         # A client gone meanwhile is the hang-up watcher's business, not the link's.
-        with contextlib.suppress(OSError):
-            conn.send({"v": API_VERSION, "id": request["id"], "progress": status.name.lower()})
+        conn.send({"v": API_VERSION, "id": request["id"], "progress": status.name.lower()})
 
     outcome = "completed"
     try:
@@ -150,7 +155,9 @@ def op_hello(conn: Connection, request: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise BadRequest("'priority' must be 'normal' or 'high'") from None
     versions = args.get("versions", [API_VERSION])
-    if not isinstance(versions, list) or not set(versions) & set(API_VERSIONS):
+    if not isinstance(versions, list) or not any(
+        type(version) is int and version in API_VERSIONS for version in versions
+    ):
         raise UnsupportedVersion(
             f"this daemon speaks API versions {list(API_VERSIONS)}: update the client"
         )

@@ -3,41 +3,57 @@
 A connection's thread reads a request, runs it, answers, and reads the next; a client that wants
 several requests in flight opens several connections. While the thread is busy in a dongle
 command, the hang-up watcher notices if the client goes away and cancels the command.
+
+Every wait on a client is bounded (docs/daemon-api.md §2): a message begun must be finished
+within ``message_timeout``, a connection with nothing to do ends after ``client_idle_timeout``,
+and a client that takes no reply or event within its send time-out is dropped. Each of these
+ends the connection, and with it the client's leases.
 """
 
 from __future__ import annotations
 
 import queue
-import select
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from dongle.daemon.access import AccessPolicy, Peer, peer_of
+from dongle.daemon.access import AccessPolicy, Peer
+from dongle.daemon.admission import CannotAccept, Gate
 from dongle.daemon.config import DaemonConfig
 from dongle.daemon.devices import DeviceManager
 from dongle.daemon.hangup import HangupWatcher
 from dongle.daemon.leases import Cancelled, LeaseTable
 from dongle.daemon.log import log
-from dongle.daemon.ops import DAEMON_OPS, DONGLE_OPS, run_dongle_op
-from dongle.errors import AccessDenied, BadRequest, DaemonError, UnsupportedVersion
+from dongle.daemon.ops import DAEMON_OPS, DONGLE_OPS, run_dongle_op, shown
+from dongle.errors import (
+    AccessDenied,
+    BadRequest,
+    DaemonError,
+    MessageTooLarge,
+    UnsupportedVersion,
+    error_to_wire,
+)
 from dongle.model import Priority
-from dongle.wire import API_VERSION, MessageStream, WireError, encode
+from dongle.wire import API_VERSION, MAX_MESSAGE, IdleTimeout, MessageStream, SendTimeout
 from protocol.errors import DongleError
 
 _EVENT_SEND_TIMEOUT = 0.5  # a subscriber that cannot take an event this fast is dropped
+# The kernel's buffer for what a client has not read yet: room for a few replies and events,
+# and no more, so a client that stops reading is noticed (and dropped) within the send time-out.
+_SEND_BUFFER = 4 * MAX_MESSAGE
+ACCEPT_PAUSE = 0.5  # seconds without accepting after accept() failed for want of descriptors
 
 
 @dataclass
 class Daemon:
-    """What every connection needs: configuration, policy, dongles, leases and events."""
+    """What every connection needs: configuration, policy, admission, dongles, leases, events."""
 
     config: DaemonConfig
     policy: AccessPolicy
+    gate: Gate
     devices: DeviceManager
     leases: LeaseTable
     events: EventHub
@@ -66,13 +82,17 @@ class EventHub:
         with self._lock:
             self._subscribers.discard(conn)
 
+    def subscribed(self, conn: Connection) -> bool:
+        with self._lock:
+            return conn in self._subscribers
+
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
             message = {"v": API_VERSION, **event}
             with self._lock:
                 subscribers = list(self._subscribers)
             for conn in subscribers:
-                if not conn.send_event(message):
+                if not conn.send(message, _EVENT_SEND_TIMEOUT):
                     self.discard(conn)
 
     def close(self) -> None:
@@ -92,6 +112,7 @@ class Connection:
         self.staff = daemon.policy.is_staff(peer)
         self.cancel = threading.Event()
         self._write_lock = threading.Lock()
+        self._dropped: str | None = None  # why the daemon hung up on this client, if it did
 
     def serve(self) -> None:
         log("client_connected", conn=self.number, pid=self.peer.pid, uid=self.peer.uid)
@@ -107,17 +128,22 @@ class Connection:
                     ),
                 )
                 return
-            while (request := self.stream.read()) is not None:
+            while (request := self._read()) is not None:
                 if not self._handle(request):
                     reason = "bad request"
                     return
-        except WireError as exc:
-            reason = "bad message"
+            reason = self._dropped or reason
+        except BadRequest as exc:  # malformed, oversized or unfinished: framing is lost
+            reason = f"bad message ({exc.code})"
             self._reply_error(None, exc)
+        except IdleTimeout:
+            reason = "idle"
         except OSError:
-            reason = "connection lost"
+            reason = self._dropped or "connection lost"
         finally:
             self.close()
+            # The slot first: whoever sees the lease end may connect again at once.
+            self.daemon.gate.leave(self.peer)
             released = self.daemon.leases.release_all(self)
             self.daemon.events.discard(self)
             log(
@@ -127,6 +153,12 @@ class Connection:
                 reason=reason,
                 released=",".join(released) or "-",
             )
+
+    def _read(self) -> dict[str, Any] | None:
+        config = self.daemon.config
+        # A subscriber waits for events, not for its own requests: it may stay quiet for good.
+        idle = None if self.daemon.events.subscribed(self) else config.client_idle_timeout
+        return self.stream.read(idle_timeout=idle, message_timeout=config.message_timeout)
 
     def _handle(self, request: dict[str, Any]) -> bool:
         """Run one request; False when the envelope was malformed and the connection must end."""
@@ -149,7 +181,7 @@ class Connection:
             elif op in DAEMON_OPS:
                 result = DAEMON_OPS[op](self, request)
             else:
-                raise BadRequest(f"unknown operation {op!r}")
+                raise BadRequest(f"unknown operation {shown(op)}")
         except Cancelled:
             return True  # the client hung up; the read loop will see it
         except DaemonError as exc:
@@ -190,41 +222,39 @@ class Connection:
         self.daemon.leases.wake()
 
     def _reply(self, message: dict[str, Any]) -> None:
-        self.send({"v": API_VERSION, **message})
+        try:
+            self.send({"v": API_VERSION, **message})
+        except MessageTooLarge as exc:  # a reply the daemon built too large: its own bug
+            log("internal_error", level="error", conn=self.number, error=repr(exc))
+            self._reply_error(
+                message.get("id"), DaemonError("internal error in the dongle daemon: see its log")
+            )
 
     def _reply_error(self, request_id: int | None, exc: DaemonError) -> None:
-        error = {"code": exc.code, "message": str(exc), **exc.details()}
-        with suppress(OSError):
-            self._reply({"id": request_id, "ok": False, "error": error})
+        self._reply({"id": request_id, "ok": False, "error": error_to_wire(exc)})
 
-    def send(self, message: dict[str, Any]) -> None:
-        with self._write_lock:
-            self.stream.write(message)
-
-    def send_event(self, message: dict[str, Any]) -> bool:
-        """Send an event without blocking for long; False (and the connection shut) if the
-        client is not reading its socket."""
-        deadline = time.monotonic() + _EVENT_SEND_TIMEOUT
-        if not self._write_lock.acquire(timeout=_EVENT_SEND_TIMEOUT):
-            self.close()
+    def send(self, message: dict[str, Any], timeout: float | None = None) -> bool:
+        """Send a message within ``timeout`` (default: the configured send time-out); False, and
+        the connection shut so its thread ends, if the client did not take it in time."""
+        wait = self.daemon.config.send_timeout if timeout is None else timeout
+        if not self._write_lock.acquire(timeout=wait):
+            self._drop("not reading")
             return False
         try:
-            view = memoryview(encode(message))
-            poller = select.poll()
-            poller.register(self.sock, select.POLLOUT)
-            while view:
-                try:
-                    view = view[self.sock.send(view, socket.MSG_DONTWAIT) :]
-                except BlockingIOError:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not poller.poll(remaining * 1000):
-                        self.close()
-                        return False
-                except OSError:
-                    return False
+            self.stream.write(message, timeout=wait)
             return True
+        except SendTimeout:
+            self._drop("not reading")
+            return False
+        except OSError:
+            return False
         finally:
             self._write_lock.release()
+
+    def _drop(self, reason: str) -> None:
+        log("client_dropped", conn=self.number, client=self.client, reason=reason)
+        self._dropped = reason
+        self.close()
 
     def close(self) -> None:
         with suppress(OSError):
@@ -240,17 +270,18 @@ class Server:
         self._lock = threading.Lock()
         self._numbers = iter(range(1, 2**62))
 
-    def accept(self, listener: socket.socket) -> None:
+    def accept(self) -> float:
+        """Take the waiting connection, if admitted; returns how long to pause accepting (0 but
+        after a failed ``accept``)."""
         try:
-            sock, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
+            admitted = self.daemon.gate.accept()
+        except CannotAccept:
+            return ACCEPT_PAUSE
+        if admitted is None:
+            return 0.0
+        sock, peer = admitted
         sock.setblocking(True)
-        try:
-            peer = peer_of(sock)
-        except OSError:
-            sock.close()
-            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         conn = Connection(self.daemon, sock, peer, next(self._numbers))
         thread = threading.Thread(target=self._serve, args=(conn,), name=f"conn-{conn.number}")
         thread.daemon = True

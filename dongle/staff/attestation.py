@@ -2,12 +2,14 @@
 
 The dongle answers ATTEST(nonce) with its attestation certificate chain (leaf first) and an ES256
 signature by the factory attestation key over ProvisioningAttestation (docs/protocol.md §5.3).
-We accept it only when the chain ends at a CA we were configured with, every certificate is in
-its validity period, the leaf names the dongle's serial, and the signature covers our nonce.
+We accept it only when every certificate is well-formed (protocol.pki.parse_certificate), the
+chain ends at a CA we were configured with, every certificate is in its validity period, the leaf
+names the dongle's serial, and the signature covers our nonce; anything else is NotGenuine.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +17,11 @@ from typing import Any
 
 from cryptography import x509
 
-from dongle.staff.errors import ConfigError, NotGenuine
+from dongle.client import DaemonClient
+from dongle.staff.errors import ConfigError, DongleProblem, NotGenuine
 from protocol import pki
 from protocol.errors import AttestationError, CertificateError
+from protocol.pin import DongleKey
 
 
 def attestation_from_results(
@@ -56,7 +60,7 @@ def load_cas(paths: Iterable[str]) -> list[x509.Certificate]:
     cas: list[x509.Certificate] = []
     for path in paths:
         try:
-            cas += pki.load_pem_certificates(Path(path).read_bytes())
+            cas += pki.load_pem_cas(Path(path).read_bytes())
         except OSError as exc:
             raise ConfigError(
                 f"cannot read the manufacturer CA {path}: {exc.strerror}; check --manufacturer-ca"
@@ -85,3 +89,14 @@ def verify_attestation(attestation: pki.Attestation, cas: list[x509.Certificate]
         bool(attestation.public_key),
         pki.common_name(anchor),
     )
+
+
+def attested_key(client: DaemonClient, serial: str, cas: list[x509.Certificate]) -> DongleKey:
+    """The dongle's payment key as its factory attestation vouches for it (fresh nonce, chain to
+    ``cas``): the key PIN commands check the key agreement against without trusting the daemon."""
+    nonce = os.urandom(32)
+    attestation = attestation_from_results(serial, nonce, client.attest(nonce, serial))
+    verify_attestation(attestation, cas)
+    if not attestation.public_key:
+        raise DongleProblem(f"dongle {serial} has no payment key yet: provision it first")
+    return DongleKey(serial, attestation.key_rev, attestation.public_key)

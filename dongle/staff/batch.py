@@ -4,17 +4,20 @@ Input rows are ``serial,account[,pin]`` with a header line. An empty serial or `
 next free dongle". A row without a PIN gets a generated initial PIN, written to the result file
 beside the PUK. The whole file is checked before any dongle is touched. Each row runs with its
 own daemon connection (so its own lease) and its own gateway session; one failing row never
-stops the others. The result CSV is written 0600 and never over an existing file: it holds PUKs.
+stops the others, whatever it fails with. The result CSV (ResultFile) is created 0600, never
+over an existing file, and kept on disk as the rows go: it holds PUKs, and the PUK of a dongle
+is in it, fsynced, before the dongle is sent it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +28,9 @@ from dongle.client import DaemonClient
 from dongle.model import DeviceInfo
 from dongle.staff.codes import new_pin
 from dongle.staff.config import StaffConfig
-from dongle.staff.errors import StaffError, UsageError
+from dongle.staff.errors import EXIT_FAILED, ResultFileError, StaffError, UsageError
 from dongle.staff.gateway import StaffGateway
+from dongle.staff.log import log
 from dongle.staff.provision import (
     Observer,
     Order,
@@ -56,7 +60,7 @@ class Row:
 class RowResult:
     row: Row
     serial: str | None
-    status: str  # active | failed | interrupted
+    status: str  # active | failed | interrupted; "locking" in the result file only (ResultFile)
     key_rev: int | None = None
     puk: str | None = None
     pin: str | None = None  # only when generated here
@@ -136,12 +140,17 @@ def assign(rows: list[Row], devices: list[DeviceInfo], gateway: StaffGateway) ->
 
 @dataclass
 class BatchRunner:
-    """Runs the rows concurrently; ``stop`` makes every row end at its next step."""
+    """Runs the rows concurrently; ``stop`` makes every row end at its next step.
+
+    ``record`` is given every row's result as it completes and, before a dongle is sent its
+    PUK, a "locking" result with the PUK (ResultFile.append): it must store them durably.
+    """
 
     make_client: Callable[[], DaemonClient]
     make_gateway: Callable[[], StaffGateway]
     cas: list[x509.Certificate]
     observe: Observer
+    record: Callable[[RowResult], None]
     fail_after: Step | None = None
     jobs: int = 8
     lease_wait: float = 0.0
@@ -154,7 +163,7 @@ class BatchRunner:
         """Every row's result, in order. Ctrl-C (in this, the main thread) stops the rows at
         their next step; they then report "interrupted" and ``interrupted`` is set."""
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="provision")
-        futures = [pool.submit(self._one, row) for row in rows]
+        futures = [pool.submit(self._recorded, row) for row in rows]
         try:
             return [f.result() for f in futures]
         except KeyboardInterrupt:
@@ -169,6 +178,17 @@ class BatchRunner:
         if self.stop.is_set():
             raise KeyboardInterrupt  # Ctrl-C reached the main thread: stop at this step
 
+    def _recorded(self, row: Row) -> RowResult:
+        result = self._one(row)
+        try:
+            self.record(result)
+        except ResultFileError as exc:
+            # The row's result still reaches the summary on stdout; the file keeps what it has.
+            log(
+                "batch.record_failed", "error", line=row.line, serial=result.serial, reason=str(exc)
+            )
+        return result
+
     def _one(self, row: Row) -> RowResult:
         if row.serial is None:
             return RowResult(
@@ -177,10 +197,16 @@ class BatchRunner:
                 "failed",
                 error="no free dongle for this row: plug in another factory-fresh dongle and "
                 "rerun the batch",
-                exit_code=1,
+                exit_code=EXIT_FAILED,
             )
         pin = row.pin or new_pin()
         generated = None if row.pin else pin
+        sent: list[str] = []  # the PUK, once it was recorded for the dongle
+
+        def keep_puk(serial: str, key_rev: int, puk: str) -> None:
+            self.record(RowResult(row, serial, "locking", key_rev, puk, generated))
+            sent.append(puk)
+
         try:
             client = self.make_client()
             try:
@@ -191,6 +217,7 @@ class BatchRunner:
                         self.cas,
                         Order(row.account, pin, row.serial),
                         observe=self._observe,
+                        keep_puk=keep_puk,
                         fail_after=self.fail_after,
                         lease_wait=self.lease_wait,
                     ).run()
@@ -208,6 +235,19 @@ class BatchRunner:
             )
         except StaffError as exc:
             return RowResult(row, row.serial, "failed", error=str(exc), exit_code=exc.exit_code)
+        except Exception as exc:  # a fault in one row must not end the others, nor lose PUKs
+            log("batch.row_crashed", "error", line=row.line, serial=row.serial, error=repr(exc))
+            puk = sent[0] if sent else None  # where it stopped is unknown: it may be locked
+            return RowResult(
+                row,
+                row.serial,
+                "failed",
+                puk=puk,
+                pin=generated if puk else None,
+                error=f"provisioning failed unexpectedly ({type(exc).__name__}: {exc}); "
+                "check the dongle with 'tvpay-dongle info', rerun the row, and report it",
+                exit_code=EXIT_FAILED,
+            )
         return RowResult(
             row,
             outcome.serial,
@@ -225,42 +265,100 @@ def result_path(batch_file: Path, stamp: str) -> Path:
 def check_result_path(path: Path) -> None:
     """Refuse before any dongle is touched when the result file could not be written."""
     if path.exists():
-        raise UsageError(f"{path} already exists: it may hold PUKs; choose another --out")
+        raise _exists(path)
     if not path.parent.is_dir():
         raise UsageError(f"the folder of {path} does not exist")
 
 
-def write_results(path: Path, results: list[RowResult]) -> Path:
-    """The result CSV, 0600, written to a temporary file then linked: never half a file.
+class ResultFile:
+    """The batch's result CSV, on disk from the first row to the last.
 
-    Returns where it went: ``path``, or the temporary file's name if ``path`` appeared in the
-    meantime (the PUKs must survive either way).
+    Created 0600 and never over an existing file (it holds PUKs). ``append`` writes a line and
+    fsyncs it before it returns, so whatever stops the run (a crash, a power cut) the file holds
+    every result so far and the PUK of every dongle that was sent one: such a dongle has a
+    "locking" line first, then its result, and its last line is what happened. ``finish``
+    replaces it, atomically, with one line per batch row in the batch file's order.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path) -> ResultFile:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            raise _exists(path) from None
+        except OSError as exc:
+            raise UsageError(f"cannot create the result file {path}: {exc.strerror}") from None
+        file = cls(path, fd)
+        file._write(fd, [RESULT_COLUMNS])
+        _fsync_directory(path.parent)  # the file's name is durable too, not only its bytes
+        return file
+
+    def append(self, result: RowResult) -> None:
+        """Add ``result`` as a line, on disk when this returns; ResultFileError if it cannot."""
+        with self._lock:
+            self._write(self._fd, [_line(result)])
+
+    def finish(self, results: Sequence[RowResult]) -> None:
+        """Rewrite the file as one line per row, in order. Should that fail, the appended file
+        stays as it is: complete, only longer."""
+        with self._lock:
+            os.close(self._fd)
+            tmp: str | None = None
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+                try:
+                    self._write(fd, [RESULT_COLUMNS, *(_line(r) for r in results)])
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)  # complete and fsynced: the swap is all or nothing
+                tmp = None
+                _fsync_directory(self.path.parent)
+            except (OSError, ResultFileError) as exc:
+                log("batch.tidy_failed", "warning", path=str(self.path), reason=str(exc))
+            finally:
+                if tmp is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+
+    def _write(self, fd: int, lines: Iterable[Sequence[object]]) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(lines)
+        data = buffer.getvalue().encode("utf-8")
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError as exc:
+            raise ResultFileError(
+                f"cannot write the result file {self.path} ({exc.strerror}): free space or fix "
+                "the folder, then rerun the batch; dongles not yet sent a PUK were left unlocked"
+            ) from None
+
+
+def _exists(path: Path) -> UsageError:
+    return UsageError(f"{path} already exists: it may hold PUKs; choose another --out")
+
+
+def _line(r: RowResult) -> tuple[object, ...]:
+    return (
+        r.serial or "",
+        r.row.account,
+        r.status,
+        "" if r.key_rev is None else r.key_rev,
+        r.puk or "",
+        r.pin or "",
+        r.error or "",
+    )
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(RESULT_COLUMNS)
-            for r in results:
-                writer.writerow(
-                    [
-                        r.serial or "",
-                        r.row.account,
-                        r.status,
-                        "" if r.key_rev is None else r.key_rev,
-                        r.puk or "",
-                        r.pin or "",
-                        r.error or "",
-                    ]
-                )
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    try:
-        os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite PUKs
-    except FileExistsError:
-        return Path(tmp)
-    os.unlink(tmp)
-    return path
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -14,12 +14,12 @@ from rich.table import Table
 
 from dongle.staff.batch import (
     BatchRunner,
+    ResultFile,
     RowResult,
     assign,
     check_result_path,
     read_rows,
     result_path,
-    write_results,
 )
 from dongle.staff.context import Context
 from dongle.staff.daemon import translated
@@ -96,11 +96,13 @@ def run_batch(args: argparse.Namespace, ctx: Context) -> int:
     for row in rows:
         if row.serial:
             bars.add(row.serial, row.account)
+    result_file = ResultFile.create(out_path)  # before any dongle is changed: it will hold PUKs
     runner = BatchRunner(
         make_client=ctx.new_daemon,
         make_gateway=ctx.new_gateway,
         cas=cas,
         observe=bars.observe,
+        record=result_file.append,
         fail_after=fail_after,
         jobs=args.jobs or ctx.config.jobs,
         lease_wait=args.wait,
@@ -111,7 +113,8 @@ def run_batch(args: argparse.Namespace, ctx: Context) -> int:
         for result in results:
             bars.finish(result)
     seconds = time.monotonic() - started
-    written = write_results(out_path, results)
+    result_file.finish(results)
+    written = result_file.path
     ok = sum(r.status == "active" for r in results)
     log(
         "batch.done",

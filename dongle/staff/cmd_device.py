@@ -15,6 +15,8 @@ from dongle.model import DeviceInfo
 from dongle.staff.attestation import attestation_from_results, verify_attestation
 from dongle.staff.context import Context
 from dongle.staff.daemon import translated
+from protocol import pki
+from protocol.errors import MalformedCertificate
 
 HOUSEHOLD_URN = "urn:tvpay:household:"
 
@@ -65,9 +67,9 @@ def certificate_summary(der: bytes | None) -> dict[str, Any] | None:
     if not der:
         return None
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return {"error": "the certificate on the dongle cannot be parsed"}
+        cert = pki.parse_certificate(der)
+    except MalformedCertificate as exc:
+        return {"error": f"the certificate on the dongle {exc.reason}"}
     household = None
     try:
         names = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
@@ -81,7 +83,7 @@ def certificate_summary(der: bytes | None) -> dict[str, Any] | None:
         "subject": str(common[0].value) if common else cert.subject.rfc4514_string(),
         "household_no": household,
         "issuer": cert.issuer.rfc4514_string(),
-        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": pki.validity_utc(cert)[1].strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

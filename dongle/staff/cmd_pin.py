@@ -1,6 +1,8 @@
 """`pin change` and `pin unblock`: the household's PIN, encrypted in this process for the dongle.
 
-The PIN and PUK never reach the daemon in clear (dongle.pin_client runs the key agreement here).
+The PIN and PUK never reach the daemon in clear (dongle.pin_client runs the key agreement here),
+and only go to a key agreement signed by the payment key that the dongle's factory attestation
+vouches for.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from rich.console import Console
 from dongle import pin_client
 from dongle.client import DaemonClient
 from dongle.staff import prompt
+from dongle.staff.attestation import attested_key
 from dongle.staff.cmd_provision import checked_pin
 from dongle.staff.context import Context
 from dongle.staff.daemon import translated
 from dongle.staff.errors import DongleProblem
 from protocol.errors import DonglePinInvalid, DonglePukInvalid
+from protocol.pin import DongleKey
 
 
 def run_change(args: argparse.Namespace, ctx: Context) -> int:
@@ -53,7 +57,7 @@ def _run(
     ctx: Context,
     *,
     secret: str,
-    call: Callable[[DaemonClient, str, str, str], None],
+    call: Callable[[DaemonClient, str, str, DongleKey], None],
     refused: type[DonglePinInvalid],
     wrong: str,
     result: str,
@@ -63,11 +67,12 @@ def _run(
     the secret (exactly ``refused``) becomes the ``wrong`` sentence with the tries left."""
     with translated():
         serial = ctx.daemon().info(args.serial).serial
+    cas = ctx.cas()
     old = prompt.secret(secret)
     new = checked_pin(prompt.new_secret("new PIN"))
     try:
         with translated(), ctx.daemon().acquire(serial):  # no other PIN command in between
-            call(ctx.daemon(), old, new, serial)
+            call(ctx.daemon(), old, new, attested_key(ctx.daemon(), serial, cas))
     except DongleProblem as exc:
         cause = exc.__cause__
         if isinstance(cause, DonglePinInvalid) and type(cause) is refused:

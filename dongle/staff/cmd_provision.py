@@ -51,7 +51,7 @@ def failure_json(error: ProvisionFailed) -> dict[str, Any]:
 
 def locked_puk_hint(puk: str) -> str:
     return (
-        f"The dongle is already locked with the household's PIN and this PUK: [bold]{puk}[/] "
+        f"The dongle may already be locked with the household's PIN and this PUK: [bold]{puk}[/] "
         f"({PUK_NOTE}). Rerun the same command to finish the activation."
     )
 

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from dongle.client import DaemonClient
 from dongle.errors import AccessDenied, BadRequest, DaemonError, DaemonUnavailable
 from dongle.staff.errors import DaemonProblem, DongleProblem, StaffError
+from dongle.staff.log import log
 from protocol.errors import DongleError, ProtocolError
+from protocol.pin import KeyAgreementUnverified
 
 CLIENT_NAME = "tvpay-dongle"
 
@@ -33,6 +35,12 @@ def as_staff_error(exc: Exception) -> StaffError:
         return DaemonProblem(
             f"{exc}: ask an administrator to add your user to the daemon's staff group "
             "(see [access] staff_groups in dongled.toml)"
+        )
+    if isinstance(exc, KeyAgreementUnverified):
+        log("key_agreement_unverified", level="warning", serial=exc.dongle_id, key_rev=exc.key_rev)
+        return DongleProblem(
+            f"{exc}: the daemon, or something between it and the dongle, answered with another "
+            "key. Nothing secret was sent; run 'tvpay-dongle doctor' on this PC and report it"
         )
     if isinstance(exc, BadRequest):
         return DaemonProblem(f"the daemon refused the request ({exc}): check the versions match")

@@ -80,6 +80,12 @@ class DaemonProblem(StaffError):
     kind = "daemon"
 
 
+class ResultFileError(StaffError):
+    """The batch result file (which holds PUKs) cannot be written."""
+
+    kind = "result_file"
+
+
 class Interrupted(StaffError):
     exit_code = EXIT_INTERRUPTED
     kind = "interrupted"

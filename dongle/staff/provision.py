@@ -9,7 +9,9 @@ Steps (docs/staff-guide.md, "How provisioning resumes"):
     attest         gateway nonce -> ATTEST(nonce) with the new key, checked locally
     register       the gateway checks the attestation again, records the key PENDING, issues the certificate
     write_cert     the device certificate onto the dongle
-    set_pin        the household's PIN and a fresh PUK, encrypted in this process
+    set_pin        the household's PIN and a fresh PUK, encrypted in this process; the PUK is first
+                   handed to ``keep_puk`` (batch: the result file, fsynced) so it is on disk
+                   before any dongle can hold it
     lock           ends provisioning on the dongle
     activate       SIGN_SESSION over the gateway's challenge (only a locked dongle signs): ACTIVE
 
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from dongle.client import DaemonClient
 from dongle.errors import DaemonError
@@ -46,8 +49,9 @@ from dongle.staff.errors import (
 )
 from dongle.staff.gateway import DongleRecord, StaffGateway
 from dongle.staff.log import log
-from protocol.errors import ProtocolError
-from protocol.pki import Attestation
+from protocol.errors import MalformedCertificate, ProtocolError
+from protocol.pin import DongleKey
+from protocol.pki import Attestation, parse_certificate
 from protocol.signing import public_key_bytes
 
 FAIL_AFTER_ENV = "TVPAY_STAFF_FAIL_AFTER"
@@ -71,6 +75,9 @@ STEPS: tuple[Step, ...] = tuple(Step)
 
 # serial, step, what happened: "start", "done" or "skipped"
 Observer = Callable[[str, Step, str], None]
+# serial, key_rev, PUK: stores the PUK durably; it returns before the PUK goes to the dongle,
+# and raises (a StaffError) when it cannot, so the dongle is never set with a PUK not kept.
+PukKeeper = Callable[[str, int, str], None]
 
 
 def fail_after_from_env(env: Mapping[str, str] | None = None) -> Step | None:
@@ -106,7 +113,8 @@ class Outcome:
 
 
 class ProvisionFailed(StaffError):
-    """A run stopped at ``step``; ``puk`` is set when the dongle was already locked with it."""
+    """A run stopped at ``step``; ``puk`` is set when the dongle may be locked with it (LOCK
+    was sent: its answer may be what got lost)."""
 
     def __init__(self, cause: StaffError, serial: str | None, step: Step, puk: str | None) -> None:
         super().__init__(str(cause))
@@ -144,6 +152,7 @@ class Provisioning:
         order: Order,
         *,
         observe: Observer | None = None,
+        keep_puk: PukKeeper | None = None,
         fail_after: Step | None = None,
         lease_wait: float = 0.0,
     ) -> None:
@@ -152,6 +161,7 @@ class Provisioning:
         self._cas = cas
         self._order = order
         self._observe = observe or (lambda serial, step, what: None)
+        self._keep_puk = keep_puk or (lambda serial, key_rev, puk: None)
         self._fail_after = fail_after
         self._lease_wait = lease_wait
         self._serial: str | None = order.serial
@@ -308,12 +318,16 @@ class Provisioning:
 
         started = self._begin(Step.SET_PIN)
         puk = new_puk()
-        set_initial_pin(client, self._order.pin, puk, serial)
+        self._keep_puk(serial, key_rev, puk)
+        # The key agreement must be signed by the key GENERATE_KEY returned and the gateway certified.
+        set_initial_pin(client, self._order.pin, puk, DongleKey(serial, key_rev, public_key))
         self._done(Step.SET_PIN, started)
 
         started = self._begin(Step.LOCK)
+        # Set before LOCK is sent: the dongle may lock and its answer still be lost, and from
+        # then on a rerun only activates, so this PUK is the household's.
+        self._locked_puk = puk
         client.lock(serial)
-        self._locked_puk = puk  # from now on a rerun only activates: the PUK must not be lost
         self._done(Step.LOCK, started)
         return key_rev, puk
 
@@ -368,8 +382,16 @@ class Provisioning:
         self._observe(self._serial, step, "skipped")
 
 
-def _certified_key(der: bytes) -> bytes | None:
+def _certified_key(der: bytes) -> bytes:
+    """The payment key a device certificate from the gateway certifies: it is checked like any
+    certificate from outside before anything is written to the dongle."""
     try:
-        return public_key_bytes(x509.load_der_x509_certificate(der).public_key())  # type: ignore[arg-type]
-    except (ValueError, TypeError, AttributeError):
-        return None
+        cert = parse_certificate(der)
+    except MalformedCertificate as exc:
+        raise GatewayProblem(
+            f"the gateway issued a device certificate that {exc.reason}: nothing was written "
+            "to the dongle; rerun, and report it if it happens again"
+        ) from None
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # parse_certificate accepts only P-256
+    return public_key_bytes(key)

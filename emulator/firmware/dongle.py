@@ -16,14 +16,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.firmware.factory import private_scalar
 from emulator.firmware.state import SIGN_CACHE_SIZE, DongleState, SignedPayment
 from emulator.firmware.store import DongleStore
-from protocol import MESSAGE_VERSIONS
-from protocol.errors import PayloadError, PinPolicyError, PinProtocolError
+from protocol import MESSAGE_VERSIONS, pki
+from protocol.errors import MalformedCertificate, PayloadError, PinPolicyError, PinProtocolError
 from protocol.frame import MAX_PAYLOAD
 from protocol.messages import Command, Lifecycle, Request, Response, Status
 from protocol.pin import (
@@ -46,6 +45,7 @@ from protocol.pin import (
 from protocol.signing import (
     PAYMENT_REQUEST_FIELDS,
     Algorithm,
+    KeyAgreementBinding,
     PaymentAuthorization,
     ProvisioningAttestation,
     SessionChallenge,
@@ -133,6 +133,7 @@ class Firmware:
 
     def handle(self, request: Request) -> Response:
         try:
+            self._finish_wipe()
             body = self._handlers[request.command](request.params)
         except Refusal as refusal:
             return Response(
@@ -200,25 +201,41 @@ class Firmware:
         except PinPolicyError as exc:
             raise Refusal(Status.PIN_POLICY, str(exc)) from None
 
-    def _verify_pin(self, key: bytes, params: dict[str, Any]) -> None:
-        """Check ``pin_hash_enc``; a wrong PIN costs a try, is persisted first, and blocks at 0."""
+    def _verify_pin(self, key: bytes, params: dict[str, Any], **changes: Any) -> None:
+        """Check ``pin_hash_enc`` as a smart card does (docs/protocol.md §6.4).
+
+        The try is spent durably BEFORE the comparison: a power cut during that write leaves the
+        old count but no comparison made, after it the try is gone whatever the PIN was, so
+        cutting the power can never buy a free guess. A right PIN then commits the full count
+        back together with ``changes`` (one write); a wrong one needs no further write, as
+        the spent count (0 = blocked) is already stored."""
         state = self._state
         if state.pin_hash is None:
             raise Refusal(Status.PIN_NOT_SET, "no PIN is set; set one with SET_PIN")
         if state.pin_retries == 0:
             raise Refusal(Status.PIN_BLOCKED, "the PIN is blocked; unblock it with the PUK")
         offered = self._open(key, params, "pin_hash_enc", AAD_PIN_HASH)
+        spent = dataclasses.replace(state, pin_retries=state.pin_retries - 1)
+        self._commit(spent)
         if hmac.compare_digest(offered, state.pin_hash):
-            if state.pin_retries != PIN_RETRIES:
-                self._commit(dataclasses.replace(state, pin_retries=PIN_RETRIES))
+            self._commit(dataclasses.replace(spent, pin_retries=PIN_RETRIES, **changes))
             return
-        retries = state.pin_retries - 1
-        self._commit(dataclasses.replace(state, pin_retries=retries))
         self._agreement = ec.generate_private_key(ec.SECP256R1())
-        if retries == 0:
+        if spent.pin_retries == 0:
             self._token = None
             raise Refusal(Status.PIN_BLOCKED, "wrong PIN; the PIN is now blocked", retries=0)
-        raise Refusal(Status.PIN_INVALID, "wrong PIN", retries=retries)
+        raise Refusal(Status.PIN_INVALID, "wrong PIN", retries=spent.pin_retries)
+
+    def _finish_wipe(self) -> None:
+        """Complete a wipe that a power cut interrupted.
+
+        Spending the last PUK try is committed before the PUK is compared, and a stored state
+        with a PUK and no PUK tries left is a wipe in progress: nothing else runs on it. A power
+        cut between spending the try and wiping (or restoring, for the right PUK) therefore
+        leaves a dongle that wipes itself at its next command instead of one more guess."""
+        state = self._state
+        if state.puk_hash is not None and state.puk_retries == 0:
+            self._commit(self._cleared(state))
 
     def _cleared(self, state: DongleState) -> DongleState:
         """State after a wipe: keeps the factory identity, key_rev and the counter."""
@@ -265,7 +282,20 @@ class Firmware:
         }
 
     def _get_key_agreement(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"key": public_key_bytes(self._agreement.public_key())}
+        """The key-agreement key, signed with the payment key over the host's nonce (§6.1)."""
+        key = public_key_bytes(self._agreement.public_key())
+        if "nonce" not in params:
+            return {"key": key}  # unbound: for link tooling only, a host must refuse it
+        nonce = _blob(params, "nonce", 16, 64)
+        state = self._state
+        if state.payment_key is None:
+            return {"key": key}  # nothing signs yet, and no PIN command runs before a payment key
+        binding = KeyAgreementBinding(Algorithm.ES256, state.serial, state.key_rev, key, nonce)
+        return {
+            "key": key,
+            "key_rev": state.key_rev,
+            "signature": sign(self._payment_key(), binding.signed_bytes()),
+        }
 
     def _attest(self, params: dict[str, Any]) -> dict[str, Any]:
         nonce = _blob(params, "nonce", 16, 64)
@@ -300,11 +330,14 @@ class Firmware:
         state = self._require(Lifecycle.KEY_GENERATED, Lifecycle.CERTIFIED)
         der = _blob(params, "certificate", 1, MAX_CERT)
         try:
-            cert_key = x509.load_der_x509_certificate(der).public_key()
-        except ValueError:
+            cert = pki.parse_certificate(der)  # untrusted bytes: every fault becomes a refusal
+        except MalformedCertificate as exc:
+            raise Refusal(Status.INVALID_PARAMETER, f"'certificate' {exc.reason}") from None
+        if pki.is_ca(cert):
             raise Refusal(
-                Status.INVALID_PARAMETER, "'certificate' is not a DER X.509 certificate"
-            ) from None
+                Status.INVALID_PARAMETER, "'certificate' is a CA certificate, not a device's"
+            )
+        cert_key = cert.public_key()
         own = self._payment_key().public_key()
         if not isinstance(cert_key, ec.EllipticCurvePublicKey) or public_key_bytes(
             cert_key
@@ -347,8 +380,7 @@ class Firmware:
         key = self._shared_key(params)
         new_pin = self._open_secret(key, params, "new_pin_enc", AAD_NEW_PIN)
         self._check_policy(new_pin)
-        self._verify_pin(key, params)
-        self._commit(dataclasses.replace(self._state, pin_hash=pin_hash(new_pin)))
+        self._verify_pin(key, params, pin_hash=pin_hash(new_pin))
         self._token = None
         return {}
 
@@ -367,20 +399,24 @@ class Firmware:
         new_pin = self._open_secret(key, params, "new_pin_enc", AAD_NEW_PIN)
         self._check_policy(new_pin)
         assert state.puk_hash is not None  # a locked dongle always has a PUK
-        if not hmac.compare_digest(_digest(puk), state.puk_hash):
-            retries = state.puk_retries - 1
-            self._agreement = ec.generate_private_key(ec.SECP256R1())
-            if retries == 0:
-                self._commit(self._cleared(state))
-                raise Refusal(Status.WIPED, "wrong PUK for the last time: the dongle wiped itself")
-            self._commit(dataclasses.replace(state, puk_retries=retries))
-            raise Refusal(Status.PUK_INVALID, "wrong PUK", retries=retries)
-        self._commit(
-            dataclasses.replace(
-                state, pin_hash=pin_hash(new_pin), pin_retries=PIN_RETRIES, puk_retries=PUK_RETRIES
+        # Spent before comparing, as for the PIN; spending the last try starts the wipe.
+        spent = dataclasses.replace(state, puk_retries=state.puk_retries - 1)
+        self._commit(spent)
+        if hmac.compare_digest(_digest(puk), state.puk_hash):
+            self._commit(
+                dataclasses.replace(
+                    spent,
+                    pin_hash=pin_hash(new_pin),
+                    pin_retries=PIN_RETRIES,
+                    puk_retries=PUK_RETRIES,
+                )
             )
-        )
-        return {}
+            return {}
+        self._agreement = ec.generate_private_key(ec.SECP256R1())
+        if spent.puk_retries == 0:
+            self._finish_wipe()
+            raise Refusal(Status.WIPED, "wrong PUK for the last time: the dongle wiped itself")
+        raise Refusal(Status.PUK_INVALID, "wrong PUK", retries=spent.puk_retries)
 
     def _check_token(self, params: dict[str, Any], message: bytes) -> None:
         tag = _blob(params, "pin_auth", 16, 16)

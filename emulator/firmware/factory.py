@@ -7,6 +7,7 @@ directory beside the dongles; the staff tool and the gateway trust its certifica
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ class ManufacturerCA:
     cert_path: Path
 
 
+# Makes a dongle's attestation certificate (DER) from its manufacturer, serial and public key.
+CertificateMaker = Callable[[ManufacturerCA, str, ec.EllipticCurvePublicKey], bytes]
+
+
 def private_scalar(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_numbers().private_value.to_bytes(32, "big")
 
@@ -39,7 +44,10 @@ def load_or_create_ca(directory: Path) -> ManufacturerCA:
     directory = Path(directory)
     cert_path, key_path = directory / CA_CERT_NAME, directory / CA_KEY_NAME
     if cert_path.exists() and key_path.exists():
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        try:
+            cert = pki.load_pem_cas(cert_path.read_bytes())[0]
+        except CertificateError as exc:
+            raise ValueError(f"{cert_path} {exc}; remove both CA files to recreate") from None
         try:
             key = pki.load_private_key_pem(key_path.read_bytes())
         except CertificateError as exc:
@@ -67,14 +75,30 @@ def new_serial(rng: random.Random) -> str:
     return f"TVP{rng.getrandbits(40):010X}"
 
 
-def manufacture(directory: Path, ca: ManufacturerCA, serial: str) -> DongleState:
-    """Create one factory-fresh dongle (attestation key and certificate) in ``directory``."""
+def genuine_certificate(
+    ca: ManufacturerCA, serial: str, public_key: ec.EllipticCurvePublicKey
+) -> bytes:
+    return pki.certificate_der(attestation_certificate(ca, serial, public_key))
+
+
+def manufacture(
+    directory: Path,
+    ca: ManufacturerCA,
+    serial: str,
+    certificate: CertificateMaker = genuine_certificate,
+) -> DongleState:
+    """Create one factory-fresh dongle (attestation key and certificate) in ``directory``.
+
+    ``certificate`` makes the attestation certificate (DER) for the dongle's new attestation
+    key; another maker gives a dongle whose ATTEST answer carries a faulty certificate (the
+    checks of the staff tool and the gateway are tested against such dongles). The firmware
+    stores and sends it as it is: a real dongle's flash holds whatever its factory wrote.
+    """
     key = pki.new_key()
-    cert = attestation_certificate(ca, serial, key.public_key())
     state = DongleState(
         serial=serial,
         attestation_key=private_scalar(key),
-        attestation_cert=pki.certificate_der(cert),
+        attestation_cert=certificate(ca, serial, key.public_key()),
     )
     DongleStore(directory, serial).create(state)
     return state

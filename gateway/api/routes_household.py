@@ -158,5 +158,9 @@ def authorize_payment(payment_id: PaymentId, body: AuthorizeRequest, c: Ctx) -> 
         key_rev=body.key_rev,
         counter=body.counter,
         signature=decode_b64(body.signature, "signature", 64, 64),
+        display_text=body.display_text,
     )
-    return c.db.write(lambda s: authorize(s, c.keys, c.config.gateway_id, payment_id, auth))
+    grace = c.config.signed_grace_seconds
+    return c.db.write(
+        lambda s: authorize(s, c.keys, c.config.gateway_id, payment_id, auth, signed_grace=grace)
+    )

@@ -73,7 +73,7 @@ def session_challenge(body: ChallengeRequest, c: Ctx) -> dict[str, Any]:
 def open_device_session(body: SessionRequest, c: Ctx) -> dict[str, Any]:
     challenge = decode_b64(body.challenge, "challenge", 16, 64)
     signature = decode_b64(body.signature, "signature", 64, 64)
-    token, expires_at, household = c.db.write(
+    token, expires_at, household, key = c.db.write(
         lambda s: open_session(
             s,
             c.config.gateway_id,
@@ -92,4 +92,6 @@ def open_device_session(body: SessionRequest, c: Ctx) -> dict[str, Any]:
             "household_no": household.household_no,
             "name_masked": mask_name(household.name),
         },
+        "dongle_public_key": b64(key.public_key),
+        "key_rev": key.key_rev,
     }

@@ -30,7 +30,7 @@ from gateway.api.schemas import (
 from gateway.clock import iso
 from gateway.db.models import AuditEntry
 from gateway.views import b64
-from protocol.pki import Attestation
+from protocol.pki import MAX_CERTIFICATE_BYTES, Attestation
 
 router = APIRouter(prefix="/api/v1/staff", responses=ERRORS, tags=["staff"])
 
@@ -45,7 +45,9 @@ def _attestation(a: AttestationIn) -> Attestation:
         public_key=decode_b64(a.public_key, "public_key", 0, 65),
         nonce=decode_b64(a.nonce, "nonce", 16, 64),
         signature=decode_b64(a.signature, "signature", 64, 64),
-        certificates=tuple(decode_b64(c, "certificate", 1, 4096) for c in a.certificates),
+        certificates=tuple(
+            decode_b64(c, "certificate", 1, MAX_CERTIFICATE_BYTES) for c in a.certificates
+        ),
     )
 
 

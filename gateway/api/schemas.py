@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.errors import Unprocessable
+from protocol.display import MAX_DISPLAY_TEXT
 
 DongleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 HouseholdNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,32}$")]
@@ -42,6 +43,8 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 BindCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 Utility = Literal["electricity", "water", "gas", "phone", "tv"]
 IsoTime = str
+# The confirm screen's text (protocol/display.py): NFC, lines joined by "\n", checked by the handler.
+DisplayText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_DISPLAY_TEXT)]
 
 
 def decode_b64(value: str, name: str, lo: int, hi: int) -> bytes:
@@ -94,6 +97,7 @@ class AuthorizeRequest(Strict):
     key_rev: Uint32
     counter: Uint32
     signature: Signature
+    display_text: DisplayText
 
 
 class HouseholdCreateRequest(Strict):
@@ -181,6 +185,9 @@ class ReceiptOut(BaseModel):
     paid_at_unix: int
     dongle_id: str
     counter: int
+    # Hex SHA-256 of the confirmation text the dongle signed; null on receipts issued before
+    # payments signed one.
+    display_hash: str | None = None
     receipt_key_id: str
     signature: str
     qr: str
@@ -208,6 +215,10 @@ class SessionOut(BaseModel):
     token: str
     expires_at: IsoTime
     household: HouseholdBrief
+    # The dongle's registered payment key (SEC1 uncompressed, base64) and its revision: the app
+    # checks the dongle's key agreement against it before it encrypts a PIN (protocol.md §6.1).
+    dongle_public_key: str
+    key_rev: int
 
 
 class HouseholdOut(BaseModel):

@@ -66,12 +66,18 @@ class UtilityAccount(Base):
 
 
 class BindFailure(Base):
-    """A wrong bind code a household sent; recent ones pause its binding (brute-force guard)."""
+    """A wrong holder name or bind code a household sent for an account; recent ones pause the
+    household, and an account many households guess at (gateway.ratelimit)."""
 
     __tablename__ = "bind_failures"
-    __table_args__ = (Index("ix_bind_failure_household_at", "household_id", "at"),)
+    __table_args__ = (
+        Index("ix_bind_failure_household_at", "household_id", "at"),
+        Index("ix_bind_failure_account_at", "account_id", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    # None on failures counted before migration 0003 (they still count for the household).
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("utility_accounts.id"))
     at: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -175,6 +181,10 @@ class Payment(Base):
     key_rev: Mapped[int | None] = mapped_column(BigInteger)
     counter: Mapped[int | None] = mapped_column(BigInteger)
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What the household's screen said when it confirmed (protocol/display.py), and its SHA-256
+    # the dongle signed: kept with the payment to answer "what did I agree to?" later.
+    display_text: Mapped[str | None] = mapped_column(Text)
+    display_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Receipt(Base):

@@ -15,6 +15,7 @@ from typing import Any
 
 from dongle import pin_client
 from dongle.client import DaemonClient
+from protocol.pin import DongleKey
 from tests.fixtures.dongles import TEST_PIN, TEST_PUK, CableProcess, OperatorCA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,12 +98,17 @@ class ProvisionedDongle:
     puk: str = TEST_PUK
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def key(self) -> DongleKey:
+        return DongleKey(self.serial, self.key_rev, self.public_key)
+
 
 def provision_via_daemon(client: DaemonClient) -> ProvisionedDongle:
     """Provision the only dongle through the daemon's staff operations (the test runs as root)."""
     generated = client.generate_key()
     serial = client.info().serial
     client.write_cert(OperatorCA.create().issue(generated["public_key"], serial))
-    pin_client.set_initial_pin(client, TEST_PIN, TEST_PUK)
+    key = DongleKey(serial, generated["key_rev"], generated["public_key"])
+    pin_client.set_initial_pin(client, TEST_PIN, TEST_PUK, key)
     client.lock()
     return ProvisionedDongle(serial, generated["public_key"], generated["key_rev"])

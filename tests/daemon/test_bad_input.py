@@ -12,7 +12,7 @@ import cbor2
 import pytest
 
 from dongle.client import DaemonClient
-from dongle.wire import MAX_MESSAGE, MessageStream, encode
+from dongle.wire import MessageStream, encode
 from tests.daemon.conftest import DaemonProcess
 
 
@@ -44,7 +44,6 @@ def _assert_refused_and_closed(sock: socket.socket, client: DaemonClient) -> Non
 @pytest.mark.parametrize(
     "payload",
     [
-        pytest.param(struct.pack(">I", MAX_MESSAGE + 1), id="oversized"),
         pytest.param(struct.pack(">I", 3) + b"\xff\xff\xff", id="not-cbor"),
         pytest.param(struct.pack(">I", 2) + b"\x82\x01", id="cbor-array"),
         pytest.param(_framed(cbor2.dumps({"v": 1.5, "id": 1, "op": "ping"})), id="float"),

@@ -20,7 +20,7 @@ def test_busy_answer_names_the_holder_instead_of_not_found(daemon: DaemonProcess
     with daemon.client("tvapp") as holder, daemon.client("staff") as other:
         lease = holder.acquire()
         with pytest.raises(DongleBusy) as caught:
-            other.key_agreement()
+            other.key_agreement(bytes(16))
         assert caught.value.holder is not None
         assert caught.value.holder.client == "tvapp"
         assert caught.value.holder.pid == os.getpid()
@@ -73,7 +73,7 @@ def test_high_priority_takes_the_dongle_from_an_idle_normal_holder(daemon: Daemo
         normal.acquire()
         assert payment.acquire().holder.client == "tvapp"
         with pytest.raises(LeaseLost, match="given to tvapp"):
-            normal.key_agreement()
+            normal.key_agreement(bytes(16))
 
 
 def test_normal_priority_cannot_take_the_dongle_from_a_high_holder(daemon: DaemonProcess) -> None:
@@ -84,7 +84,7 @@ def test_normal_priority_cannot_take_the_dongle_from_a_high_holder(daemon: Daemo
         payment.acquire()
         with pytest.raises(DongleBusy, match="held by tvapp"):
             normal.acquire()
-        assert len(payment.key_agreement()) == 65
+        assert len(payment.key_agreement(bytes(16)).key) == 65
 
 
 def test_waiters_are_served_by_priority(daemon: DaemonProcess, events: EventLog) -> None:
@@ -134,7 +134,7 @@ def test_a_stalled_holder_loses_its_lease(workdir: Path, cable: CableProcess) ->
             stalled.acquire()
             assert waiting.acquire(wait=10).holder.client == "waiting"
             with pytest.raises(LeaseLost, match="idle for"):
-                stalled.key_agreement()
+                stalled.key_agreement(bytes(16))
     finally:
         daemon.stop()
 

@@ -21,11 +21,12 @@ from tests.daemon.conftest import (
     provision_via_daemon,
     start_daemon,
 )
+from tests.fixtures.dongle_keys import attested_key
 from tests.fixtures.dongles import TEST_PIN, payment_fields, running_cable
 
 
 def pay(client: DaemonClient, fields: dict, pin: str = TEST_PIN, **kwargs: object) -> SignedPayment:
-    token = pin_client.obtain_pin_token(client, pin)
+    token = pin_client.obtain_pin_token(client, pin, attested_key(client))
     return client.sign_payment(fields, pin_client.payment_pin_auth(token, fields), **kwargs)
 
 
@@ -80,7 +81,7 @@ def test_wrong_pin_reports_the_retries_left(
     client: DaemonClient, provisioned: ProvisionedDongle
 ) -> None:
     with pytest.raises(DonglePinInvalid) as caught:
-        pin_client.obtain_pin_token(client, "135790")
+        pin_client.obtain_pin_token(client, "135790", provisioned.key)
     assert caught.value.retries == 2
     assert client.info().pin_retries == 2
 
@@ -90,12 +91,12 @@ def test_third_wrong_pin_blocks_and_is_announced(
 ) -> None:
     for _ in range(2):
         with pytest.raises(DonglePinInvalid):
-            pin_client.obtain_pin_token(client, "135790")
+            pin_client.obtain_pin_token(client, "135790", provisioned.key)
     with pytest.raises(DonglePinBlocked):
-        pin_client.obtain_pin_token(client, "135790")
+        pin_client.obtain_pin_token(client, "135790", provisioned.key)
     events.wait("state_changed", provisioned.serial, state="pin_blocked")
     events.wait("pin_blocked", provisioned.serial)
-    pin_client.unblock_pin(client, provisioned.puk, "975318")
+    pin_client.unblock_pin(client, provisioned.puk, "975318", provisioned.key)
     events.wait("state_changed", provisioned.serial, state="locked")
     assert pay(client, payment_fields(), pin="975318").counter == 1
 
@@ -103,7 +104,7 @@ def test_third_wrong_pin_blocks_and_is_announced(
 def test_pin_change_through_the_daemon(
     client: DaemonClient, provisioned: ProvisionedDongle
 ) -> None:
-    pin_client.change_pin(client, provisioned.pin, "864209")
+    pin_client.change_pin(client, provisioned.pin, "864209", provisioned.key)
     assert pay(client, payment_fields(), pin="864209").counter == 1
 
 

@@ -26,10 +26,10 @@ def test_a_delayed_dongle_still_answers_info_and_signs(workdir: Path, cable: Cab
             info = client.info()
             assert info.serial == serial and info.state == "factory"
             assert time.monotonic() - started >= DELAY  # the answer really was held back
-            provision_via_daemon(client)
+            dongle = provision_via_daemon(client)
             fields = payment_fields()
             with client.acquire():
-                token = pin_client.obtain_pin_token(client, TEST_PIN)
+                token = pin_client.obtain_pin_token(client, TEST_PIN, dongle.key)
                 signed = client.sign_payment(fields, pin_client.payment_pin_auth(token, fields))
             assert signed.dongle_id == serial and signed.counter == 1
             assert client.info().counter == 1

@@ -4,6 +4,7 @@ configuration is unreadable or invalid (78) or its socket cannot be created (73)
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -23,14 +24,28 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_daemon(workdir: Path, config: bytes, *args: str) -> subprocess.CompletedProcess[str]:
+def run_daemon(
+    workdir: Path, config: bytes, *args: str, fd_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the daemon to its exit; ``fd_limit`` sets its soft and hard RLIMIT_NOFILE."""
     (workdir / "dongled.toml").write_bytes(config)
     cable = f"127.0.0.1:{closed_port()}"  # never reached: every case fails before hotplug
     cmd = [sys.executable, "-m", "dongle.daemon.main", "--config", str(workdir / "dongled.toml")]
     cmd += ["--socket", str(workdir / "s.sock"), "--usb-backend"]
     cmd += [f"emulator.usb.cable:backend?{cable}", *args]
+
+    def limit_fds() -> None:
+        if fd_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
     return subprocess.run(
-        cmd, env=dict(os.environ), capture_output=True, text=True, timeout=30, check=False
+        cmd,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        preexec_fn=limit_fds,
     )
 
 
@@ -51,8 +66,33 @@ def the_line(result: subprocess.CompletedProcess[str], code: int) -> str:
         (QUIET_ACCESS.encode(), ["--socket-mode", "7777"], "socket_mode = '7777' is invalid"),
         (QUIET_ACCESS.encode(), ["--vid", "0x10000"], "vid = '0x10000' is invalid"),
         (QUIET_ACCESS.encode(), ["--usb-backend", "nonsense"], "cannot load USB backend"),
+        (
+            QUIET_ACCESS.encode() + b"[clients]\nmax_per_uid = 20\nmax_total = 10\n",
+            [],
+            "max_per_uid = 20 is more than max_total = 10",
+        ),
+        (
+            QUIET_ACCESS.encode() + b"[clients]\nmax_total = 0\n",
+            [],
+            "max_connections = 0 is invalid",
+        ),
+        (
+            QUIET_ACCESS.encode() + b"[clients]\nmessage_timeout = -1\n",
+            [],
+            "message_timeout = -1 is invalid",
+        ),
     ],
-    ids=["syntax", "bytes", "mode-file", "mode-flag", "vid-flag", "backend-spec"],
+    ids=[
+        "syntax",
+        "bytes",
+        "mode-file",
+        "mode-flag",
+        "vid-flag",
+        "backend-spec",
+        "caps-order",
+        "cap-zero",
+        "timeout-negative",
+    ],
 )
 def test_bad_configuration_is_one_line_and_78(
     workdir: Path, config: bytes, args: list[str], text: str
@@ -80,3 +120,9 @@ def test_a_file_at_the_socket_path_is_refused_and_kept(workdir: Path) -> None:
     result = run_daemon(workdir, QUIET_ACCESS.encode(), "--socket", str(precious))
     assert "is not a socket" in the_line(result, EXIT_CANTCREAT)
     assert precious.read_text() == "not a socket"
+
+
+def test_a_connection_cap_beyond_the_descriptor_limit_is_one_line_and_78(workdir: Path) -> None:
+    config = QUIET_ACCESS.encode() + b"[clients]\nmax_total = 500\n"
+    line = the_line(run_daemon(workdir, config, fd_limit=256), EXIT_CONFIG)
+    assert "max_total = 500 needs 564 file descriptors but the daemon may open only 256" in line

@@ -20,6 +20,7 @@ from tests.daemon.conftest import (
     provision_via_daemon,
     start_daemon,
 )
+from tests.fixtures.dongle_keys import attested_key
 from tests.fixtures.dongles import TEST_PIN, CableProcess, payment_fields, running_cable
 
 
@@ -76,7 +77,7 @@ def test_unplug_during_each_step_of_a_signing(
 
     with pytest.raises(DongleRemoved, match="plug it back in"):
         arm("key_agreement")
-        session = HostPinSession.start(client.key_agreement())
+        session = HostPinSession.start(client.key_agreement(bytes(16)).key)
         arm("pin_token")
         encrypted = client.pin_token(session.public_key, session.pin_hash_enc(TEST_PIN))
         token = session.pin_token(encrypted)
@@ -87,7 +88,7 @@ def test_unplug_during_each_step_of_a_signing(
         control.plug(serial)
     events.wait("inserted", serial, state="locked")
 
-    token = pin_client.obtain_pin_token(client, TEST_PIN)
+    token = pin_client.obtain_pin_token(client, TEST_PIN, attested_key(client))
     signed = client.sign_payment(fields, pin_client.payment_pin_auth(token, fields))
     assert signed.counter == 1  # signed exactly once, whatever was lost
     assert signed.replayed == (step == "sign_payment" and direction == "in")
@@ -113,7 +114,7 @@ def test_client_hanging_up_mid_command_cancels_it_and_frees_the_dongle(
                 raw.close()  # gone while the key is being generated
                 events.wait("lease_changed", serial, holder=None)
                 assert staff.acquire().holder.client == "staff"
-                assert len(staff.key_agreement()) == 65
+                assert len(staff.key_agreement(bytes(16)).key) == 65
                 events.close()
             log = daemon.log()
             assert "event=client_hung_up" in log

@@ -19,6 +19,7 @@ from gateway.bills_import import BillRow, import_rows
 from gateway.context import GatewayContext
 from gateway.registry import create_household
 from protocol import pki
+from protocol.display import canonical_text, display_hash
 from protocol.signing import (
     Algorithm,
     PaymentAuthorization,
@@ -35,6 +36,14 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text)
+
+
+def shown_text(fields: dict[str, Any]) -> str:
+    """A confirmation text stating the amount the way the TV app writes it."""
+    yuan, fen = divmod(fields["amount_fen"], 100)
+    return canonical_text(
+        ["确认缴费", f"户号：{fields['account'][-4:]}", f"金额：¥{yuan:,}.{fen:02d}"]
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -123,24 +132,30 @@ class TestDongle:
             "signature": b64(sign(self.key, payload.signed_bytes())),
         }
 
-    def sign_payment(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Like SIGN_PAYMENT: next counter, and the same answer again for a known payment id."""
+    def sign_payment(self, fields: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+        """Like SIGN_PAYMENT: next counter, and the same answer again for a known payment id.
+
+        Signs the hash of ``text`` (by default ``shown_text(fields)``); the answer is the body of
+        the authorize call, confirmation text included."""
         assert self.key is not None
         if fields["payment_id"] in self.signed:
             return self.signed[fields["payment_id"]]
         self.counter += 1
+        text = shown_text(fields) if text is None else text
         payload = PaymentAuthorization(
             alg=Algorithm.ES256,
             dongle_id=self.dongle_id,
             key_rev=self.key_rev,
             counter=self.counter,
             **{**fields, "challenge": unb64(fields["challenge"])},
+            display_hash=display_hash(text),
         )
         answer = {
             "dongle_id": self.dongle_id,
             "key_rev": self.key_rev,
             "counter": self.counter,
             "signature": b64(sign(self.key, payload.signed_bytes())),
+            "display_text": text,
         }
         self.signed[fields["payment_id"]] = answer
         return answer
@@ -157,7 +172,7 @@ def bill_rows(
             account_no=account_no,
             holder_name=holder,
             address="北京市朝阳区建设路1号",
-            bill_ref=f"{account_no}-2025{m:02d}",
+            bill_ref=f"{utility[0].upper()}-2025{m:02d}",  # as utilities number bills
             period=f"2025-{m:02d}",
             amount_fen=10000 + m,
             currency="CNY",

@@ -12,7 +12,6 @@ from sqlalchemy import insert, select, text
 
 from gateway.bills_import import import_rows, read_file
 from gateway.bind_codes import hash_bind_code, verify_bind_code
-from gateway.binding import WINDOW_SECONDS
 from gateway.clock import now
 from gateway.config import GatewayConfig
 from gateway.context import build_context
@@ -21,6 +20,7 @@ from gateway.db.migrate import upgrade
 from gateway.db.models import BindFailure, Household, UtilityAccount
 from gateway.errors import ImportFileError
 from gateway.keys import ensure_keys
+from gateway.ratelimit import WINDOW_SECONDS
 from tests.gateway.conftest import fresh_database_url, serve_in_thread
 from tests.gateway.helpers import GatewayUnderTest, Manufacturer, bill_rows
 

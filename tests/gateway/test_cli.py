@@ -102,6 +102,7 @@ def test_receipt_verify_accepts_a_genuine_qr_and_refuses_a_forged_one(tmp_path: 
         1_750_000_000,
         "TVP1",
         3,
+        "ab" * 32,
     )
     qr = to_qr(receipt, sign_receipt(keys.receipt_key, receipt))
     ok = run(tmp_path, "receipt", "verify", qr, "--public-key", str(tmp_path / "pub.pem"))

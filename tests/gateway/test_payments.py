@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import func, select, update
 
 from gateway.db.models import Payment
@@ -29,12 +31,15 @@ def test_payment_succeeds_and_receipt_verifies(gw: GatewayUnderTest) -> None:
     assert {b["bill_id"]: b["status"] for b in bill_state["bills"]}[bills[0]["bill_id"]] == "paid"
 
 
-def test_sign_fields_are_exactly_the_protocol_request_fields(gw: GatewayUnderTest) -> None:
+def test_sign_fields_are_the_protocol_request_fields_but_the_display_hash(
+    gw: GatewayUnderTest,
+) -> None:
     from protocol.signing import PAYMENT_REQUEST_FIELDS
 
     _dongle, token, bills = gw.paying_household()
     created = gw.create_payment(token, bills[0]).json()
-    assert tuple(sorted(created["sign_fields"])) == tuple(sorted(PAYMENT_REQUEST_FIELDS))
+    # display_hash is the hash of what the box showed: the box adds it, never the gateway.
+    assert set(created["sign_fields"]) == set(PAYMENT_REQUEST_FIELDS) - {"display_hash"}
 
 
 def test_retried_authorization_returns_the_same_receipt(gw: GatewayUnderTest) -> None:
@@ -85,16 +90,35 @@ def test_second_payment_of_a_paid_bill_is_refused(gw: GatewayUnderTest) -> None:
     assert gw.create_payment(token, bills[0]).json()["error"]["code"] == "bill_already_paid"
 
 
-def test_expired_payment_cannot_be_authorized(gw: GatewayUnderTest) -> None:
-    dongle, token, bills = gw.paying_household()
-    created, auth = _pay(gw, dongle, token, bills[0])
+def _expire(gw: GatewayUnderTest, payment_id: str, ago: int) -> None:
+    expired_at = int(time.time()) - ago
     gw.ctx.db.write(
         lambda s: s.execute(
-            update(Payment).where(Payment.id == created["payment_id"]).values(expires_at=0)
+            update(Payment).where(Payment.id == payment_id).values(expires_at=expired_at)
         )
     )
+
+
+def test_a_signature_kept_through_an_outage_still_pays_after_expiry(gw: GatewayUnderTest) -> None:
+    dongle, token, bills = gw.paying_household()
+    created, auth = _pay(gw, dongle, token, bills[0])
+    _expire(gw, created["payment_id"], ago=3600)  # the box's network was down for an hour
+    assert (
+        gw.call("GET", f"/api/v1/payments/{created['payment_id']}", token).json()["status"]
+        == "expired"
+    )
     response = gw.authorize(created["payment_id"], auth)
-    assert response.status_code == 410
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "succeeded"
+    assert gw.authorize(created["payment_id"], auth).json() == response.json()
+
+
+def test_expired_payment_cannot_be_authorized_after_the_grace(gw: GatewayUnderTest) -> None:
+    dongle, token, bills = gw.paying_household()
+    created, auth = _pay(gw, dongle, token, bills[0])
+    _expire(gw, created["payment_id"], ago=gw.ctx.config.signed_grace_seconds + 60)
+    response = gw.authorize(created["payment_id"], auth)
+    assert (response.status_code, response.json()["error"]["code"]) == (410, "payment_expired")
     assert (
         gw.call("GET", f"/api/v1/payments/{created['payment_id']}", token).json()["status"]
         == "expired"

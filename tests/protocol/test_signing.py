@@ -28,13 +28,14 @@ def payment(**changes: object) -> signing.PaymentAuthorization:
         "amount_fen": 100,
         "currency": "CNY",
         "timestamp": 1717171717,
+        "display_hash": bytes(range(32)),
     }
     return signing.PaymentAuthorization(**{**fields, **changes})
 
 
 def test_signed_bytes_start_with_tag_zero_and_layout_version() -> None:
     data = payment().signed_bytes()
-    assert data.startswith(b"TVPAY/PAYMENT\x00\x01")
+    assert data.startswith(b"TVPAY/PAYMENT\x00\x02")
 
 
 def test_signed_bytes_end_with_the_fields_as_a_canonical_array_in_spec_order() -> None:
@@ -53,8 +54,9 @@ def test_signed_bytes_end_with_the_fields_as_a_canonical_array_in_spec_order() -
         100,
         "CNY",
         1717171717,
+        bytes(range(32)),
     ]
-    assert p.signed_bytes() == b"TVPAY/PAYMENT\x00\x01" + canonical_cbor(array)
+    assert p.signed_bytes() == b"TVPAY/PAYMENT\x00\x02" + canonical_cbor(array)
 
 
 def test_layouts_use_distinct_tags() -> None:

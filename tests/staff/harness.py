@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,9 @@ import requests
 
 from dongle import pin_client
 from dongle.client import DaemonClient
-from emulator.firmware.factory import load_or_create_ca, manufacture
+from emulator.firmware.factory import ManufacturerCA, load_or_create_ca, manufacture
 from emulator.stack.tls import TlsMaterial
+from tests.fixtures.dongle_keys import attested_key
 from tests.fixtures.dongles import CableProcess, running_cable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,19 +314,27 @@ class Bench:
 
     def pin_works(self, serial: str, pin: str = PIN) -> bool:
         with self.daemon.client() as client:
-            return len(pin_client.obtain_pin_token(client, pin, serial)) == 32
+            return len(pin_client.obtain_pin_token(client, pin, attested_key(client, serial))) == 32
 
 
 @contextmanager
-def staff_bench(count: int = 6, timing: str | None = None) -> Iterator[Bench]:
+def staff_bench(
+    count: int = 6,
+    timing: str | None = None,
+    prepare: Callable[[Path, ManufacturerCA], None] | None = None,
+) -> Iterator[Bench]:
+    """``prepare(dongles_dir, genuine_ca)`` may manufacture extra dongles before the cable starts;
+    they count in ``count`` and are the caller's to ``claim``."""
     with tempfile.TemporaryDirectory(prefix="tvpay-staff-") as tmp_name:
         tmp = Path(tmp_name)
         dongles = tmp / "dongles"
         dongles.mkdir()
-        load_or_create_ca(dongles)  # the genuine manufacturer, made before the forgery
+        genuine = load_or_create_ca(dongles)  # the genuine manufacturer, made before the forgery
         forger = load_or_create_ca(tmp / "forger")
         forged = "TVP00000F0F0F"
         manufacture(dongles, forger, forged)
+        if prepare is not None:
+            prepare(dongles, genuine)
         config_file = tmp / "staff.toml"
         config_file.write_text("[provision]\njobs = 8\n", encoding="utf-8")
         with running_cable(count + 1, state_dir=dongles, timing=timing) as cable:

@@ -10,7 +10,10 @@ import pytest
 
 from dongle import pin_client
 from emulator.stack.tls import ensure_tls
+from protocol.display import display_hash
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
+from tests.fixtures.dongle_keys import attested_key
+from tests.gateway.helpers import shown_text
 from tests.staff.harness import PIN, ROOT, Bench, Gateway
 
 
@@ -25,7 +28,7 @@ def block_pin(bench: Bench, serial: str) -> None:
     with bench.daemon.client() as client:
         for _ in range(3):
             with pytest.raises((DonglePinInvalid, DonglePinBlocked)):
-                pin_client.obtain_pin_token(client, "975310", serial)
+                pin_client.obtain_pin_token(client, "975310", attested_key(client, serial))
 
 
 def test_list_shows_every_plugged_dongle(bench: Bench) -> None:
@@ -177,10 +180,11 @@ def test_revoke_then_payment_is_refused_at_the_gateway(bench: Bench) -> None:
         headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert created.status_code == 201, created.text
-    fields = dict(created.json()["sign_fields"])
+    text = shown_text(created.json()["sign_fields"])
+    fields = {**created.json()["sign_fields"], "display_hash": display_hash(text)}
     fields["challenge"] = base64.b64decode(fields["challenge"])
     with bench.daemon.client() as client:
-        pin_token = pin_client.obtain_pin_token(client, PIN, serial)
+        pin_token = pin_client.obtain_pin_token(client, PIN, attested_key(client, serial))
         signed = client.sign_payment(fields, pin_client.payment_pin_auth(pin_token, fields), serial)
 
     revoked = bench.tool("--json", "revoke", "--serial", serial, "--reason", "stolen")
@@ -194,6 +198,7 @@ def test_revoke_then_payment_is_refused_at_the_gateway(bench: Bench) -> None:
             "key_rev": signed.key_rev,
             "counter": signed.counter,
             "signature": base64.b64encode(signed.signature).decode(),
+            "display_text": text,
         },
     )
     assert authorize.status_code == 403

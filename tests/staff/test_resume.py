@@ -19,7 +19,9 @@ from dongle import pin_client
 from dongle.model import DongleEvent
 from dongle.staff.provision import STEPS, Step
 from protocol.errors import DonglePinBlocked, DonglePinInvalid
+from tests.fixtures.dongle_keys import attested_key
 from tests.staff.harness import PIN, ROOT, Bench
+from tests.staff.holding_gateway import HoldingGateway
 
 HOOK = "TVPAY_STAFF_FAIL_AFTER"
 
@@ -75,7 +77,7 @@ def test_puk_printed_when_interrupted_after_lock_unblocks_the_dongle(bench: Benc
     with bench.daemon.client() as client:
         for _ in range(3):
             with pytest.raises((DonglePinInvalid, DonglePinBlocked)):
-                pin_client.obtain_pin_token(client, "975310", serial)
+                pin_client.obtain_pin_token(client, "975310", attested_key(client, serial))
     assert bench.info(serial).state == "pin_blocked"
     result = bench.tool("--json", "pin", "unblock", "--serial", serial, stdin=f"{puk}\n802461\n")
     assert result.rc == 0, result.stderr
@@ -149,24 +151,29 @@ def test_gateway_stopped_before_activation_then_rerun_resumes(bench: Bench) -> N
 
 def test_real_ctrl_c_in_the_middle_then_rerun_finishes(bench: Bench) -> None:
     serial, household = bench.take(), bench.household()
+    # The key is generated when the tool asks the gateway for an attestation nonce: the relay
+    # holds that request, so the SIGINT lands mid-run at a point the test knows, never after
+    # a run that finished first.
+    relay = HoldingGateway(bench.gateway.url, "/api/v1/staff/attestation-nonce")
     command = [sys.executable, "-m", "dongle.staff.cli", "--json", "provision"]
     command += ["--account", household, "--pin", PIN, "--serial", serial]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=bench.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "step=check_genuine" in line:  # the dongle is genuine: now it is about to change
-            process.send_signal(signal.SIGINT)
-            break
-    stdout, _ = process.communicate(timeout=60)
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=bench.env(TVPAY_GATEWAY_URL=relay.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert relay.held.wait(60), "the tool never asked for an attestation nonce"
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        relay.close()
     assert process.returncode == 130, stdout
     assert json.loads(stdout)["error"]["kind"] == "interrupted"
+    assert bench.info(serial).state == "key_generated"
     assert_consistent(bench, serial)
     rerun = bench.provision(serial, household)
     assert rerun.rc == 0, rerun.stderr

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from protocol.display import display_hash
 from tests.fixtures.dongles import TEST_PIN
 from tests.tvapp.netcut import NetworkCut
 from tests.tvapp.world import SERVICE_ACCOUNT_NO, World
 from tvapp.config import TvConfig
+from tvapp.i18n import translations
 from tvapp.services.container import Services
-from tvapp.services.payments import PaymentPending
+from tvapp.services.payments import PaymentPending, PaymentRefused, PreparedPayment
 from tvapp.services.records import Bill
+from tvapp.ui.confirmation import confirmation_for
 
 
 def _services(world: World, network: NetworkCut, state: Path) -> Services:
@@ -44,6 +47,11 @@ def services(world: World, network: NetworkCut, tmp_path: Path) -> Iterator[Serv
     built.close()
 
 
+def _shown(prepared: PreparedPayment) -> str:
+    """The confirm screen's text for the prepared bill, in English."""
+    return confirmation_for(prepared.bill, translations("en").gettext).text
+
+
 def _counter(services: Services) -> int:
     return services.dongle.client.info().counter
 
@@ -66,7 +74,7 @@ def test_a_signed_payment_is_resubmitted_at_the_next_start_without_signing_again
     network.cut()
     try:
         with pytest.raises(PaymentPending, match="saved on this box"):
-            before.payments.pay(prepared, TEST_PIN, lambda _step: None)
+            before.payments.pay(prepared, TEST_PIN, _shown(prepared), lambda _step: None)
     finally:
         network.restore()
     counter = _counter(before)
@@ -87,13 +95,38 @@ def test_paying_again_after_a_lost_answer_sends_the_journaled_signature(
     network.cut()
     try:
         with pytest.raises(PaymentPending):
-            services.payments.pay(prepared, TEST_PIN, lambda _step: None)
+            services.payments.pay(prepared, TEST_PIN, _shown(prepared), lambda _step: None)
     finally:
         network.restore()
     counter = _counter(services)
     again = services.payments.prepare(water_bills[2])
     assert again.payment_id == prepared.payment_id and not again.needs_pin
     steps: list[str] = []
-    receipt = services.payments.pay(again, "", steps.append)
+    receipt = services.payments.pay(again, "", _shown(again), steps.append)
     assert receipt.payment_id == prepared.payment_id
     assert steps == ["sending", "confirming"] and _counter(services) == counter
+
+
+def test_signing_interrupted_then_retried_in_another_language_starts_a_new_payment(
+    services: Services, water_bills: list[Bill]
+) -> None:
+    bill = water_bills[3]
+    prepared = services.payments.prepare(bill)
+    entry = services.journal.get(prepared.local_id)
+    assert entry.sign_fields is not None
+    # The box lost power right after the dongle signed the Chinese screen's text: the signature
+    # never reached the journal. The household comes back with the box in English.
+    services.payments.journal.record_signing(prepared.local_id)
+    chinese = confirmation_for(bill, translations("zh_CN").gettext).text
+    services.dongle.sign_payment(
+        {**entry.sign_fields, "display_hash": display_hash(chinese)}, TEST_PIN
+    )
+    with pytest.raises(PaymentRefused) as refused:
+        services.payments.pay(prepared, TEST_PIN, _shown(prepared), lambda _step: None)
+    assert refused.value.code == "signing_interrupted"
+    assert services.journal.get(prepared.local_id).state == "abandoned"
+
+    again = services.payments.prepare(bill)
+    assert again.payment_id != prepared.payment_id and again.needs_pin
+    receipt = services.payments.pay(again, TEST_PIN, _shown(again), lambda _step: None)
+    assert receipt.payment_id == again.payment_id and receipt.amount_fen == bill.amount_fen

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tvapp.format import format_money, format_period, mask_account, mask_name
+from tvapp.format import (
+    format_fingerprint,
+    format_money,
+    format_period,
+    mask_account,
+    mask_name,
+)
 
 
 def test_money_is_shown_from_integer_fen() -> None:
@@ -34,3 +40,8 @@ def test_names_are_masked_the_chinese_way() -> None:
 
 def test_period_is_year_and_month() -> None:
     assert format_period("2025-01-31") == "2025-01"
+
+
+def test_a_fingerprint_is_the_first_64_bits_in_groups_of_four() -> None:
+    digest = "ccb9bfd7b6d098b4c10f2108c90f34f6fef0370b216fa3bf644a937d1e3fd3dc"
+    assert format_fingerprint(digest) == "CCB9 BFD7 B6D0 98B4"

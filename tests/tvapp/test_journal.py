@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
-from tvapp.journal import BillAlreadyInProgress, Journal, JournalCorrupt, JournalTransitionError
+from tvapp.journal import (
+    BillAlreadyInProgress,
+    Journal,
+    JournalCorrupt,
+    JournalTransitionError,
+    PayingPaused,
+)
 
 FIELDS = {"payment_id": "pay_1", "challenge": "AAAA"}
 AUTH = {"dongle_id": "TVP1", "key_rev": 1, "counter": 7, "signature": "c2ln"}
@@ -73,6 +80,31 @@ def test_the_journal_file_is_private(tmp_path: Path) -> None:
 def test_a_garbage_file_is_reported_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     path.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(JournalCorrupt, match="move it aside"):
+    with pytest.raises(JournalCorrupt, match="is damaged"):
         Journal(path)
     assert path.read_bytes().startswith(b"not a database")
+
+
+def test_a_journal_that_cannot_keep_records_signs_nothing_new(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    local_id = _signed(journal)
+    stand_in = Journal.stand_in(journal.entries())
+    with pytest.raises(PayingPaused, match="paying is paused"):
+        stand_in.begin("bill_2", 100, "CNY")
+    # What was already signed is still sent, and its outcome noted for this run.
+    assert stand_in.record_succeeded(local_id, {"receipt_no": "r"}).state == "succeeded"
+
+
+def test_a_journal_from_before_checksums_is_sealed_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    local_id = _signed(Journal(path))
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("ALTER TABLE payments DROP COLUMN checksum")
+    old.execute("DROP TABLE meta")
+    old.execute("PRAGMA application_id = 0")
+    old.execute("PRAGMA user_version = 0")
+    old.close()
+    reopened = Journal(path)
+    assert reopened.get(local_id).authorization == AUTH
+    reopened.close()
+    Journal(path).close()  # sealed: it opens again as a current journal

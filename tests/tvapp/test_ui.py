@@ -7,6 +7,7 @@ last one has staff unblock it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -83,6 +84,8 @@ def test_whole_payment_with_the_remote(tv: AppDriver) -> None:
     assert "缴费成功" in state["texts"] and amount in state["texts"]
     assert tv.app.sm.current_screen.ids.qr.texture is not None
     assert tv.app.pay_vm.receipt_no.startswith("rcp_")
+    # The receipt repeats, short, the hash of the confirm screen's text that the dongle signed.
+    assert any(re.fullmatch(r"确认页摘要：[0-9A-F]{4}( [0-9A-F]{4}){3}", t) for t in state["texts"])
     assert _journal_states(tv)[0] == "succeeded"
     tv.screenshot("receipt-zh_CN")
 

@@ -29,10 +29,11 @@ EXTRA_ACCOUNT_NO = "8800123456"  # bound by the UI tests
 SERVICE_ACCOUNT_NO = "7700123456"  # bound by the service-level tests
 SPOUSE_ACCOUNT_NO = "6600123456"  # held by a spouse: bound by the bill's bind code
 SPOUSE_BIND_CODE = "520131"
+JOURNAL_ACCOUNT_NO = "5500123456"  # bound by the journal damage tests
 
 
 def extra_bills(holder_name: str) -> list[dict[str, Any]]:
-    """Accounts not bound yet, each with eight unpaid bills: two in the household's name
+    """Accounts not bound yet, each with eight unpaid bills: three in the household's name
     without a bind code, one held by a spouse with the bind code printed on its bills."""
     return [
         {
@@ -54,6 +55,7 @@ def extra_bills(holder_name: str) -> list[dict[str, Any]]:
             ("TEST-POWER", "测试供电公司", "electricity", EXTRA_ACCOUNT_NO),
             ("TEST-WATER", "测试水务公司", "water", SERVICE_ACCOUNT_NO),
             ("TEST-GAS", "测试燃气公司", "gas", SPOUSE_ACCOUNT_NO),
+            ("TEST-TV", "测试有线电视", "tv", JOURNAL_ACCOUNT_NO),
         )
         for month in range(3, 11)
     ]

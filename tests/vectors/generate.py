@@ -12,6 +12,7 @@ every other byte sequence (frames, payloads, keys, ciphertexts) is a plain hex s
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import struct
 import sys
@@ -329,6 +330,8 @@ _PAYMENT = {
     "amount_fen": 12345,
     "currency": "CNY",
     "timestamp": 1717171717,
+    # SHA-256 of the confirmation text "确认缴费\n金额：¥123.45" (UTF-8, NFC)
+    "display_hash": hashlib.sha256("确认缴费\n金额：¥123.45".encode()).digest(),
 }
 _SESSION = {
     "alg": -7,
@@ -361,6 +364,7 @@ _BAD_PAYLOADS: list[tuple[str, str, dict[str, Any]]] = [
     ("unknown algorithm", "PaymentAuthorization", {**_PAYMENT, "alg": -8}),
     ("missing field", "PaymentAuthorization", {k: v for k, v in _PAYMENT.items() if k != "biller"}),
     ("unknown field", "PaymentAuthorization", {**_PAYMENT, "tip_fen": 1}),
+    ("display hash of 31 bytes", "PaymentAuthorization", {**_PAYMENT, "display_hash": bytes(31)}),
     ("session challenge too short", "SessionChallenge", {**_SESSION, "challenge": bytes(8)}),
     ("session timestamp negative", "SessionChallenge", {**_SESSION, "timestamp": -1}),
     ("attest key of 33 bytes", "ProvisioningAttestation", {**_ATTEST, "public_key": bytes(33)}),
@@ -484,6 +488,27 @@ def pin_protocol() -> dict[str, Any]:
         "pin_auth_fields": to_json(fields),
         "pin_auth_message": message.hex(),
         "pin_auth": pin.pin_auth(pin_token, message).hex(),
+        "key_agreement_binding": key_agreement_binding(dongle_public),
+    }
+
+
+def key_agreement_binding(key_agreement: bytes) -> dict[str, Any]:
+    """GET_KEY_AGREEMENT's signature (§6.1): the payment key over the key-agreement key and the
+    host's nonce."""
+    payment_key = private_key(PAYMENT_KEY)
+    fields = {
+        "alg": -7,
+        "dongle_id": "TVP0000A1B2C3",
+        "key_rev": 1,
+        "key_agreement": key_agreement,
+        "nonce": bytes(range(0xC0, 0xE0)),
+    }
+    data = signing.KeyAgreementBinding.from_dict(fields).signed_bytes()
+    return {
+        "fields": to_json(fields),
+        "signed_bytes": data.hex(),
+        "payment_public_key": signing.public_key_bytes(payment_key.public_key()).hex(),
+        "signature": _sign_deterministic(payment_key, data).hex(),
     }
 
 

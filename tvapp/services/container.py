@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tvapp.config import TvConfig
 from tvapp.journal import Journal
+from tvapp.journal_startup import JournalReport, open_journal
 from tvapp.services.dongle import DongleService
 from tvapp.services.gateway import Gateway
 from tvapp.services.payments import Payments
@@ -21,14 +22,16 @@ class Services:
     session: DeviceSession
     payments: Payments
     journal: Journal
+    journal_report: JournalReport  # what start-up found: the app tells the household
 
     @classmethod
     def build(cls, config: TvConfig) -> Services:
         gateway = Gateway(config.gateway_url, ca_file=config.ca_file)
         dongle = DongleService(config.daemon_socket)
         session = DeviceSession(gateway, dongle)
-        journal = Journal(config.state_path / JOURNAL_FILE)
-        return cls(gateway, dongle, session, Payments(session, dongle, journal), journal)
+        journal, report = open_journal(config.state_path / JOURNAL_FILE)
+        payments = Payments(session, dongle, journal)
+        return cls(gateway, dongle, session, payments, journal, report)
 
     def close(self) -> None:
         self.dongle.close()

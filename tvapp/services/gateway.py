@@ -17,6 +17,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from protocol.pin import DongleKey
+from tvapp.services.device_key import registered_key
 from tvapp.services.errors import (
     GatewayRefused,
     GatewayUnavailable,
@@ -49,6 +51,8 @@ class Gateway:
         self.base_url = base_url.rstrip("/") + "/api/v1"
         self.timeout = timeout
         self.token: str | None = None
+        # The identity the dongle signed for the device session: a payment must name the same.
+        self.gateway_id: str | None = None
         self._http = requests.Session()
         # After a network outage the pooled keep-alive connections are dead; the first request
         # on one fails at once. One quick retry hides that. Safe for every call we make: GETs,
@@ -143,11 +147,13 @@ class Gateway:
             raise MalformedAnswer("session challenge") from None
         if not isinstance(gateway_id, str) or not isinstance(timestamp, int):
             raise MalformedAnswer("session challenge")
+        self.gateway_id = gateway_id
         return challenge, gateway_id, timestamp
 
     def open_session(
         self, dongle_id: str, key_rev: int, challenge: bytes, timestamp: int, signature: bytes
-    ) -> Household:
+    ) -> tuple[Household, DongleKey]:
+        """The household, and the dongle's payment key as the gateway registered it."""
         data = self._call(
             "POST",
             "/device-sessions",
@@ -164,7 +170,7 @@ class Gateway:
         if not isinstance(token, str):
             raise MalformedAnswer("session token")
         self.token = token
-        return Household.from_json(data.get("household"))
+        return Household.from_json(data.get("household")), registered_key(data, dongle_id)
 
     # -- household -------------------------------------------------------------------------
 

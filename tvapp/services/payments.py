@@ -1,8 +1,11 @@
 """One payment from bill to receipt, journaled at every step (DESIGN.md "The payment").
 
     prepare(bill)        journal intent -> gateway create (idempotency key) -> journal created
-    pay(prepared, pin)   journal signing -> dongle signs -> journal signed -> gateway authorize
-                         -> journal succeeded (receipt)
+                         -> the fields to sign checked against the bill (sign_check)
+    pay(prepared, pin, text)
+                         fields checked again -> journal signing -> dongle signs the fields and
+                         SHA-256 of the confirmation text shown -> journal signed -> gateway
+                         authorize (with the text) -> journal succeeded (receipt)
     resubmit()           every signed-but-unconfirmed payment is sent again
 
 A journaled signature is never asked for again: ``pay`` of a signed entry only resubmits, and a
@@ -17,12 +20,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
+from protocol.display import display_hash, states_amount
+from protocol.errors import DongleConflict
 from tvapp.journal import Journal, JournalEntry
 from tvapp.services.dongle import DongleService
 from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
 from tvapp.services.records import Bill, Receipt
 from tvapp.services.session import DeviceSession
+from tvapp.services.sign_check import DetailsMismatch, check_sign_fields
 
 log = logging.getLogger("tvapp.payments")
 
@@ -92,6 +99,8 @@ class Payments:
                 entry = self.journal.begin(bill.bill_id, bill.amount_fen, bill.currency)
             if entry.state == "intent":
                 entry = self._create(entry)
+            if entry.state != "signed":
+                self._check_fields(entry, bill)
             assert entry.payment_id is not None
             log.info(
                 "event=payment_prepared local_id=%s payment_id=%s state=%s",
@@ -115,7 +124,41 @@ class Payments:
             entry.local_id, created.payment_id, created.sign_fields, created.expires_at
         )
 
-    def pay(self, prepared: PreparedPayment, pin: str, on_step: Callable[[str], None]) -> Receipt:
+    def _check_fields(self, entry: JournalEntry, bill: Bill) -> None:
+        """Refuse, unsigned, a payment whose fields to sign are not the bill shown."""
+        assert entry.sign_fields is not None and entry.payment_id is not None
+        assert entry.expires_at is not None
+        try:
+            check_sign_fields(
+                entry.sign_fields,
+                bill,
+                entry.payment_id,
+                entry.expires_at,
+                self.session.gateway.gateway_id,
+            )
+        except DetailsMismatch as exc:
+            self._refuse_mismatch(entry, exc)
+
+    def _refuse_mismatch(self, entry: JournalEntry, exc: DetailsMismatch) -> NoReturn:
+        self.journal.record_refused(entry.local_id, str(exc))
+        log.warning(
+            "event=payment_details_mismatch local_id=%s payment_id=%s bill_id=%s field=%s",
+            entry.local_id,
+            entry.payment_id,
+            entry.bill_id,
+            exc.field,
+        )
+        raise exc
+
+    def pay(
+        self,
+        prepared: PreparedPayment,
+        pin: str,
+        display_text: str,
+        on_step: Callable[[str], None],
+    ) -> Receipt:
+        """Sign (unless already signed) and submit; ``display_text`` is the confirm screen's
+        canonical text (protocol/display.py), whose SHA-256 the dongle signs."""
         with self._lock:
             entry = self.journal.get(prepared.local_id)
             if entry.state == "succeeded":
@@ -129,10 +172,30 @@ class Payments:
                         "payment_expired",
                         "the payment took too long and expired; nothing was charged, pay again",
                     )
+                self._check_fields(entry, prepared.bill)
+                if not states_amount(display_text, prepared.bill.amount_fen):
+                    self._refuse_mismatch(entry, DetailsMismatch("confirmation text"))
+                shown_hash = display_hash(display_text)
+                interrupted = entry.state == "signing"
                 self.journal.record_signing(entry.local_id)
                 on_step(STEP_SIGNING)
                 assert entry.sign_fields is not None
-                authorization = self.dongle.sign_payment(entry.sign_fields, pin)
+                fields = {**entry.sign_fields, "display_hash": shown_hash}
+                try:
+                    signed = self.dongle.sign_payment(fields, pin)
+                except DongleConflict:
+                    if not interrupted:
+                        raise
+                    # The interrupted attempt was signed over another text (the language changed
+                    # since): the dongle will not sign this payment id again. Its signature never
+                    # reached the journal, so it was never sent: start a new payment.
+                    self.journal.record_abandoned(entry.local_id, "signing was interrupted")
+                    raise PaymentRefused(
+                        "signing_interrupted",
+                        "the last attempt to pay this bill was interrupted; nothing was charged, "
+                        "pay again",
+                    ) from None
+                authorization = {**signed, "display_text": display_text}
                 entry = self.journal.record_signed(entry.local_id, authorization)
                 log.info(
                     "event=payment_signed local_id=%s counter=%s",

@@ -5,10 +5,15 @@ Only the fields the app shows or sends back are kept.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from tvapp.services.errors import MalformedAnswer
+
+# The receipt QR forms the gateway has issued (TVPAYR1 before receipts repeated display_hash).
+RECEIPT_QR_PREFIXES = ("TVPAYR1.", "TVPAYR2.")
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _get(data: Any, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
@@ -31,6 +36,10 @@ def _amount(data: dict) -> int:
 
 def _biller_name(data: dict) -> str:
     return _get(_get(data, "biller", dict), "name", str)
+
+
+def _biller_code(data: dict) -> str:
+    return _get(_get(data, "biller", dict), "code", str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +84,10 @@ class Bill:
     bill_id: str
     account_id: str
     utility: str
+    biller_code: str  # what the dongle signs as ``biller``
     biller_name: str
-    account_no_masked: str
+    account_no_masked: str  # what screens show, and what the dongle signs as ``account``
+    bill_ref: str  # what the dongle signs as ``bill_ref``
     period: str
     amount_fen: int
     currency: str
@@ -93,8 +104,10 @@ class Bill:
             bill_id=_get(data, "bill_id", str),
             account_id=_get(data, "account_id", str),
             utility=_get(data, "utility", str),
+            biller_code=_biller_code(data),
             biller_name=_biller_name(data),
             account_no_masked=_get(data, "account_no_masked", str),
+            bill_ref=_get(data, "bill_ref", str),
             period=_get(data, "period", str),
             amount_fen=_amount(data),
             currency=_get(data, "currency", str),
@@ -139,12 +152,17 @@ class Receipt:
     currency: str
     paid_at: str
     qr: str
+    # Hex SHA-256 of the confirmation text the dongle signed; "" on receipts from before.
+    display_hash: str = ""
 
     @classmethod
     def from_json(cls, data: Any) -> Receipt:
         qr = _get(data, "qr", str)
-        if not qr.startswith("TVPAYR1.") or len(qr) > 2000:
+        if not qr.startswith(RECEIPT_QR_PREFIXES) or len(qr) > 2000:
             raise MalformedAnswer("receipt QR")
+        shown = _get(data, "display_hash", str, optional=True) or ""
+        if shown and not _HEX_SHA256.fullmatch(shown):
+            raise MalformedAnswer("receipt display_hash")
         return cls(
             receipt_no=_get(data, "receipt_no", str),
             payment_id=_get(data, "payment_id", str),
@@ -155,6 +173,7 @@ class Receipt:
             currency=_get(data, "currency", str),
             paid_at=_get(data, "paid_at", str),
             qr=qr,
+            display_hash=shown,
         )
 
 

@@ -3,6 +3,9 @@
 The session belongs to the dongle that signed it: the household is whoever that dongle was
 issued to. When the dongle goes away or another one is plugged in, the session is forgotten
 and a new one is opened for whatever dongle is there.
+
+Opening the session also tells the app the dongle's registered payment key: the dongle service
+encrypts a PIN only for key agreements signed by it, and trusts nothing once the session is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from protocol.pin import DongleKey
 from tvapp.services.dongle import DongleService
 from tvapp.services.errors import SessionExpired
 from tvapp.services.gateway import Gateway
@@ -27,6 +31,7 @@ class DeviceSession:
         self.dongle = dongle
         self.household: Household | None = None
         self.dongle_id: str | None = None  # the dongle that opened the current session
+        self.dongle_key: DongleKey | None = None  # its payment key, as the gateway registered it
         self._lock = threading.Lock()
 
     def open(self) -> Household:
@@ -35,10 +40,11 @@ class DeviceSession:
             status = self.dongle.status()
             challenge, gateway_id, timestamp = self.gateway.session_challenge(status.serial)
             proof = self.dongle.sign_session(gateway_id, challenge, timestamp)
-            self.household = self.gateway.open_session(
+            self.household, self.dongle_key = self.gateway.open_session(
                 proof.dongle_id, proof.key_rev, challenge, timestamp, proof.signature
             )
             self.dongle_id = proof.dongle_id
+            self.dongle.expect(self.dongle_key)
             log.info("event=session_opened dongle=%s", proof.dongle_id)
             return self.household
 
@@ -60,6 +66,8 @@ class DeviceSession:
         self.gateway.token = None
         self.household = None
         self.dongle_id = None
+        self.dongle_key = None
+        self.dongle.expect(None)
 
     def call(self, request: Callable[[Gateway], T]) -> T:
         """Run a gateway request, opening a (new) session first when needed."""

@@ -28,10 +28,12 @@ from tvapp.services.container import Services
 from tvapp.ui import viewmodels
 from tvapp.ui.boot import finish_each_offscreen_frame
 from tvapp.ui.controller import Controller
+from tvapp.ui.journal_notice import JournalNoticeVM, show_journal_notice
 from tvapp.ui.screens.base import walk_shown
 from tvapp.ui.screens.bills import BillsScreen
 from tvapp.ui.screens.history import HistoryScreen
 from tvapp.ui.screens.home import HomeScreen
+from tvapp.ui.screens.journal import JournalScreen
 from tvapp.ui.screens.pay import ConfirmScreen, ProgressScreen, ReceiptScreen
 from tvapp.ui.screens.settings import BindCodeScreen, SettingsScreen
 from tvapp.ui.screens.state import ExitScreen, StateScreen
@@ -53,6 +55,7 @@ KV_FILES = (
     "settings.kv",
     "bindcode.kv",
     "state.kv",
+    "journal.kv",
 )
 SCREENS = {
     "home": HomeScreen,
@@ -64,6 +67,7 @@ SCREENS = {
     "settings": SettingsScreen,
     "bindcode": BindCodeScreen,
     "state": StateScreen,
+    "journal": JournalScreen,
     "exit": ExitScreen,
 }
 
@@ -84,6 +88,7 @@ class TvPayApp(App):
         self.history_vm = viewmodels.HistoryVM()
         self.settings_vm = viewmodels.SettingsVM()
         self.state_vm = viewmodels.StateVM()
+        self.journal_vm = JournalNoticeVM()
         self.controller: Controller | None = None
         self._main_thread = threading.current_thread()
 
@@ -115,6 +120,7 @@ class TvPayApp(App):
     def on_start(self) -> None:
         assert self.controller is not None
         self.controller.watch_dongle()
+        show_journal_notice(self)  # before Home: the household reads it while accounts load
         self.controller.start()
         self.controller.start_resubmission(self.settings.resubmit_seconds)
 
@@ -171,5 +177,7 @@ class TvPayApp(App):
             "focusables": sorted(screen.focusables()),
             "texts": [w.text.strip() for w in labels],
             "language": tr.language,
-            "state": self.state_vm.kind if screen.name == "state" else "",
+            "state": {"state": self.state_vm.kind, "journal": self.journal_vm.condition}.get(
+                screen.name, ""
+            ),
         }

@@ -24,13 +24,23 @@ from dongle.errors import (
     NoDongle,
 )
 from protocol.errors import DonglePinBlocked, DonglePinInvalid, DonglePinTokenExpired
-from tvapp.format import format_date, format_money, format_period, format_time, mask_name
+from tvapp.format import (
+    format_date,
+    format_fingerprint,
+    format_money,
+    format_period,
+    format_time,
+    mask_name,
+)
 from tvapp.i18n import check_language
-from tvapp.journal import BillAlreadyInProgress
+from tvapp.journal import BillAlreadyInProgress, PayingPaused
 from tvapp.services.container import Services
+from tvapp.services.dongle import DeviceUnverified
 from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
 from tvapp.services.payments import PaymentPending, PaymentRefused, PreparedPayment
 from tvapp.services.records import Account, Bill, PaymentRecord, Receipt, Usage
+from tvapp.services.sign_check import DetailsMismatch
+from tvapp.ui.confirmation import Confirmation, confirmation_for
 from tvapp.ui.labels import UTILITY_ORDER
 from tvapp.ui.qr import qr_modules
 from tvapp.ui.translate import tr
@@ -83,6 +93,7 @@ class Controller:
         self._pin = ""
         self._bind_code = ""
         self._prepared: PreparedPayment | None = None
+        self._shown: Confirmation | None = None  # what the confirm screen draws and signs
         self._flow = 0  # bumped when the user leaves a payment to finish in the background
         self._paying: int | None = None  # the flow whose signing and sending runs now
         self.progress_delay = PROGRESS_DELAY
@@ -311,7 +322,9 @@ class Controller:
         """Say what happened, in a full-screen state the user can act on."""
         self.app.vm.loading = False
         log.info("event=failure error=%s", type(exc).__name__)
-        if isinstance(exc, DaemonUnavailable):
+        if isinstance(exc, DetailsMismatch):
+            self._state("mismatch")
+        elif isinstance(exc, DaemonUnavailable):
             self.app.vm.dongle = "daemon_down"
             self._state("daemon_down")
         elif isinstance(exc, NoDongle | DongleRemoved):
@@ -319,6 +332,8 @@ class Controller:
             self._state("no_dongle")
         elif isinstance(exc, DongleBusy):
             self._state("dongle_busy")
+        elif isinstance(exc, DeviceUnverified):
+            self._state("unverified")
         elif isinstance(exc, DonglePinBlocked):
             self.app.vm.dongle = "blocked"
             self._state("pin_blocked")
@@ -331,6 +346,8 @@ class Controller:
             self._state("network_down")
         elif isinstance(exc, PaymentRefused | GatewayRefused):
             self._state("refused", exc.message)
+        elif isinstance(exc, PayingPaused):
+            self.show("journal")  # says why paying is paused on this box
         elif isinstance(exc, BillAlreadyInProgress | DongleTimeout | ServiceError):
             self._state("error", str(exc))
         else:
@@ -438,11 +455,12 @@ class Controller:
         if bill is None or bill.status != "unpaid":
             return
         pay = self.app.pay_vm
-        pay.biller, pay.account = bill.biller_name, bill.account_no_masked
-        pay.period, pay.amount = (
-            format_period(bill.period),
-            format_money(bill.amount_fen, bill.currency),
-        )
+        shown = self._shown = confirmation_for(bill, tr._)
+        pay.title = shown.title
+        pay.biller_label, pay.biller = shown.biller.label, shown.biller.value
+        pay.account_label, pay.account = shown.account.label, shown.account.value
+        pay.period_label, pay.period = shown.period.label, shown.period.value
+        pay.amount_label, pay.amount = shown.amount.label, shown.amount.value
         pay.pin_length, pay.tries_left, pay.step = 0, -1, "preparing"
         self._pin = ""
         self._prepared = None
@@ -488,8 +506,8 @@ class Controller:
         self._run_payment(pin)
 
     def _run_payment(self, pin: str) -> None:
-        prepared = self._prepared
-        assert prepared is not None
+        prepared, shown = self._prepared, self._shown
+        assert prepared is not None and shown is not None
         flow = self._paying = self._flow
         self.app.pay_vm.step = "signing"
         if self.app.sm.current != "progress":
@@ -501,7 +519,7 @@ class Controller:
         self._retry = lambda: self._run_payment_again(prepared)
 
         def job() -> Receipt:
-            receipt = self.services.payments.pay(prepared, pin, step)
+            receipt = self.services.payments.pay(prepared, pin, shown.text, step)
             qr_modules(receipt.qr)  # encoded here, off the UI thread, for the receipt screen
             return receipt
 
@@ -549,6 +567,9 @@ class Controller:
         pay.receipt_period = format_period(receipt.period)
         pay.receipt_paid_at = format_time(receipt.paid_at)
         pay.receipt_no, pay.receipt_qr = receipt.receipt_no, receipt.qr
+        pay.receipt_display_hash = (
+            format_fingerprint(receipt.display_hash) if receipt.display_hash else ""
+        )
 
     def _flow_failed(self, flow: int, exc: BaseException) -> None:
         self._payment_over(flow)

@@ -33,6 +33,11 @@ STATES: dict[str, StateText] = {
         "Restart the box. If it happens again, contact telecom staff.",
         "Retry",
     ),
+    "unverified": StateText(
+        "This payment device could not be verified",
+        "Your PIN was not sent and nothing was paid. Please contact telecom staff.",
+        "Home",
+    ),
     "dongle_busy": StateText(
         "The payment dongle is busy",
         "Another program is using the payment dongle. Wait a moment, then retry.",
@@ -41,6 +46,11 @@ STATES: dict[str, StateText] = {
     "refused": StateText(
         "Payment not accepted",
         "Nothing was charged. The payment service said:",
+        "Home",
+    ),
+    "mismatch": StateText(
+        "Payment stopped",
+        "The payment details from the server do not match the bill shown. Nothing was paid.",
         "Home",
     ),
     "pending": StateText(

@@ -55,9 +55,16 @@ class BillsVM(EventDispatcher):
 
 
 class PayVM(EventDispatcher):
+    # The confirm screen, labels included and already translated: tvapp/ui/confirmation.py makes
+    # them and the text the dongle signs the hash of in one go, so both say the same.
+    title = StringProperty("")
+    biller_label = StringProperty("")
     biller = StringProperty("")
+    account_label = StringProperty("")
     account = StringProperty("")
+    period_label = StringProperty("")
     period = StringProperty("")
+    amount_label = StringProperty("")
     amount = StringProperty("")
     pin_length = NumericProperty(0)
     tries_left = NumericProperty(-1)  # -1: no wrong PIN yet
@@ -72,6 +79,7 @@ class PayVM(EventDispatcher):
     receipt_paid_at = StringProperty("")
     receipt_no = StringProperty("")
     receipt_qr = StringProperty("")
+    receipt_display_hash = StringProperty("")  # hex SHA-256 of the confirmation text signed
 
 
 class HistoryVM(EventDispatcher):

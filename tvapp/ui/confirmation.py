@@ -1,0 +1,64 @@
+"""The confirm screen's text: drawn on screen and, hashed, signed by the dongle.
+
+One function makes both, so the dongle signs exactly what the household read: the title and
+each "label: value" line of the confirm screen, in the household's language, as a canonical text
+(protocol/display.py: NFC, lines joined by "\\n"). The amount is written by ``format_money``,
+which the gateway's amount rule reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocol.display import canonical_text
+from tvapp.format import format_money, format_period
+from tvapp.services.records import Bill
+
+# Message ids of the confirm screen, in screen order (translated by the caller's gettext).
+CONFIRM_LABELS = {
+    "title": "Confirm payment",
+    "biller": "Biller",
+    "account": "Account",
+    "period": "Billing period",
+    "amount": "Amount",
+    "separator": ": ",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmLine:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    title: str
+    biller: ConfirmLine
+    account: ConfirmLine
+    period: ConfirmLine
+    amount: ConfirmLine
+    separator: str
+
+    @property
+    def text(self) -> str:
+        """The canonical text whose SHA-256 the dongle signs and the gateway checks."""
+        lines = (self.biller, self.account, self.period, self.amount)
+        return canonical_text([self.title, *(f"{x.label}{self.separator}{x.value}" for x in lines)])
+
+
+def confirmation_for(bill: Bill, gettext: Callable[[str], str]) -> Confirmation:
+    """What the confirm screen shows for ``bill``, in the language of ``gettext``."""
+
+    def line(key: str, value: str) -> ConfirmLine:
+        return ConfirmLine(gettext(CONFIRM_LABELS[key]), value)
+
+    return Confirmation(
+        title=gettext(CONFIRM_LABELS["title"]),
+        biller=line("biller", bill.biller_name),
+        account=line("account", bill.account_no_masked),
+        period=line("period", format_period(bill.period)),
+        amount=line("amount", format_money(bill.amount_fen, bill.currency)),
+        separator=gettext(CONFIRM_LABELS["separator"]),
+    )
