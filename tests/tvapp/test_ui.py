@@ -8,13 +8,18 @@ last one has staff unblock it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from protocol.signing import public_key_bytes
+from tests.fixtures.dongles import TEST_PIN
 from tests.tvapp.driver import AppDriver
 from tests.tvapp.netcut import NetworkCut
 from tests.tvapp.world import SPOUSE_ACCOUNT_NO, SPOUSE_BIND_CODE, World
+from tvapp.services.records import CreatedPayment
 
 ENTER = 13
 pytestmark = pytest.mark.timeout(300)
@@ -88,6 +93,57 @@ def test_whole_payment_with_the_remote(tv: AppDriver) -> None:
     assert any(re.fullmatch(r"确认页摘要：[0-9A-F]{4}( [0-9A-F]{4}){3}", t) for t in state["texts"])
     assert _journal_states(tv)[0] == "succeeded"
     tv.screenshot("receipt-zh_CN")
+
+
+def test_a_gateway_asking_to_sign_another_amount_is_stopped_before_the_pin(
+    tv: AppDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = tv.app.services.session.gateway
+    honest = gateway.create_payment
+
+    def ten_times(*args: Any, **kwargs: Any) -> CreatedPayment:
+        created = honest(*args, **kwargs)
+        fields = {**created.sign_fields, "amount_fen": created.sign_fields["amount_fen"] * 10}
+        return replace(created, sign_fields=fields)
+
+    monkeypatch.setattr(gateway, "create_payment", ten_times)
+    _open_account_with_unpaid_bill(tv)
+    tv.key(ENTER)
+    state = tv.wait_for(lambda s: s["state"] == "mismatch", "the payment-stopped screen")
+    assert "缴费已停止" in state["texts"]
+    assert "服务器返回的缴费信息与显示的账单不一致。未扣任何费用。" in state["texts"]
+    assert _journal_states(tv)[0] == "refused"
+    # Its one button sits centred under the text, not beside an invisible second one.
+    screen = tv.app.sm.current_screen
+    button = next(w for w in screen.walk() if getattr(w, "focus_id", "") == "primary")
+    assert abs(button.center_x - screen.center_x) < 2
+    tv.screenshot("state-mismatch-zh_CN")
+    tv.press("ok")  # the only button: Home
+    tv.wait_screen("home")
+
+
+def test_a_key_agreement_not_signed_by_the_registered_key_gets_no_pin(tv: AppDriver) -> None:
+    services = tv.app.services
+    registered = services.session.dongle_key
+    assert registered is not None
+    # What the app sees when a daemon answers with its own key agreement: a signature that the
+    # key the gateway registered does not verify.
+    stranger = public_key_bytes(ec.generate_private_key(ec.SECP256R1()).public_key())
+    retries = services.dongle.client.info().pin_retries
+    services.dongle.expect(replace(registered, public_key=stranger))
+    try:
+        _to_confirm(tv)
+        tv.type_digits(TEST_PIN)
+        tv.key(ENTER)
+        state = tv.wait_for(lambda s: s["state"] == "unverified", "the unverified screen")
+    finally:
+        services.dongle.expect(registered)
+    assert "无法验证此支付设备" in state["texts"]
+    assert "您的密码未被发送，也没有付款。请联系电信工作人员。" in state["texts"]
+    assert services.dongle.client.info().pin_retries == retries  # no PIN try was spent
+    tv.screenshot("state-unverified-zh_CN")
+    tv.press("ok")
+    tv.wait_screen("home")
 
 
 def test_a_quick_payment_goes_from_confirm_to_receipt_without_drawing_progress(
