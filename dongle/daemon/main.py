@@ -10,6 +10,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dongle import usblink
@@ -99,10 +100,13 @@ def run(config: DaemonConfig) -> int:
     server = Server(Daemon(config, policy, gate, devices, leases, events, hangups))
     stop_hotplug = start_hotplug(config.hotplug_source, devices.on_hotplug)
     devices.scan()  # after hotplug starts, so a dongle plugged in between is not missed
-    notify("READY=1")
-    log("ready", socket=config.socket_path, dongles=",".join(devices.serials()) or "-")
+
+    def ready() -> None:
+        notify("READY=1")
+        log("ready", socket=config.socket_path, dongles=",".join(devices.serials()) or "-")
+
     try:
-        _serve_until_signal(listener, server)
+        _serve_until_signal(listener, server, ready)
     finally:
         notify("STOPPING=1")
         log("stopping")
@@ -119,7 +123,12 @@ def run(config: DaemonConfig) -> int:
     return 0
 
 
-def _serve_until_signal(listener: socket.socket, server: Server) -> None:
+def _serve_until_signal(
+    listener: socket.socket, server: Server, on_ready: Callable[[], None]
+) -> None:
+    """Serve until SIGTERM or SIGINT; ``on_ready`` is called once everything the loop needs is open:
+    a client (or systemd) told the daemon is ready can then fill the descriptor table and the
+    loop still runs."""
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)
     wake_w.setblocking(False)
@@ -137,6 +146,7 @@ def _serve_until_signal(listener: socket.socket, server: Server) -> None:
     selector.register(wake_r, selectors.EVENT_READ)
     resume_at: float | None = None  # accepting is paused until then (see Server.accept)
     try:
+        on_ready()
         while not stop:
             timeout = None if resume_at is None else max(resume_at - time.monotonic(), 0.0)
             ready = selector.select(timeout)

@@ -88,22 +88,43 @@ class AppDriver:
             self.key(48 + int(digit))
 
     def paths(self) -> dict[str, list[str]]:
-        """Every focus id the arrows reach from the current focus, with the arrows to get there."""
+        """Every focus id the arrows reach from the current focus, with the arrows to get there.
+
+        Moving the focus scrolls lists, and where an arrow leads depends on the scroll: each
+        item is explored from the scroll positions it was reached with, and the screen is left
+        as it was found, so a route is what the same presses do from here.
+        """
         screen = self.app.sm.current_screen
         start = screen.focused_id
+        before = self._scrolls()
         found: dict[str, list[str]] = {start: []}
+        scrolled: dict[str, list[tuple[Any, float, float]]] = {start: before}
         frontier = [start]
         while frontier:
             origin = frontier.pop(0)
             for action in ("up", "down", "left", "right"):
+                self._restore(scrolled[origin])
                 screen.set_focus(origin)
                 self.app.press(action)
                 if screen.focused_id not in found:
                     found[screen.focused_id] = found[origin] + [action]
+                    scrolled[screen.focused_id] = self._scrolls()
                     frontier.append(screen.focused_id)
+        self._restore(before)
         screen.set_focus(start)
         self.frames()
         return found
+
+    def _scrolls(self) -> list[tuple[Any, float, float]]:
+        from kivy.uix.scrollview import ScrollView
+
+        screen = self.app.sm.current_screen
+        return [(w, w.scroll_x, w.scroll_y) for w in screen.walk() if isinstance(w, ScrollView)]
+
+    def _restore(self, scrolls: list[tuple[Any, float, float]]) -> None:
+        for view, x, y in scrolls:
+            view.scroll_x, view.scroll_y = x, y
+            view.update_from_scroll()
 
     def focus_on(self, focus_id: str) -> dict[str, Any]:
         """Move the focus to ``focus_id`` with arrow presses only."""
