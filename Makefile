@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Wheels of the box's compiled dependencies for its other architectures (packaging/fetch_wheels.py),
+# so that `make deb` and the package tests build without network.
+WHEELS := build/wheels/.fetched-stamp
+$(WHEELS): $(STAMP) packaging/debian/tvpay-box.toml packaging/fetch_wheels.py
+	$(PY) packaging/fetch_wheels.py
+	touch $@
+
+setup: $(STAMP) $(WHEELS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -38,6 +45,7 @@ bench: setup
 clean:
 	rm -rf $(VENV) build *.egg-info test-output
 
-# Debian packages tvpay-box and tvpay-gateway into build/deb/, offline (packaging/build_deb.py).
+# Debian packages tvpay-box (amd64, arm64) and tvpay-gateway into build/deb/, offline
+# (packaging/build_deb.py).
 deb: setup
 	$(PY) packaging/build_deb.py --out build/deb

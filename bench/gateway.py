@@ -137,7 +137,18 @@ def run_clients(
     return latencies, [e for r in results for e in r.errors], elapsed
 
 
-def run_backend(name: str, url: str, clients: int, seconds: float, workers: int, mode: str) -> dict:
+SERVE = ["-m", "gateway.cli"]  # what runs `serve`; bench/ledger.py swaps in its ledger-less twin
+
+
+def run_backend(
+    name: str,
+    url: str,
+    clients: int,
+    seconds: float,
+    workers: int,
+    mode: str,
+    serve: list[str] = SERVE,
+) -> dict:
     state = Path(tempfile.mkdtemp(prefix=f"tvpay-bench-{name}-"))
     manufacturer = Manufacturer.create(state)
     config = GatewayConfig(
@@ -149,8 +160,7 @@ def run_backend(name: str, url: str, clients: int, seconds: float, workers: int,
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "gateway.cli",
+            *serve,
             "--state-dir",
             str(state),
             "serve",

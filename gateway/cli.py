@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from gateway import cli_bank, cli_money
 from gateway import staff as staff_service
 from gateway.bills_import import import_rows, read_file
 from gateway.config import GatewayConfig, load_config, write_config
@@ -28,6 +29,7 @@ from gateway.context import build_context
 from gateway.db.engine import Database, make_engine
 from gateway.db.migrate import upgrade
 from gateway.demo import create_demo_data
+from gateway.dispatch.command import add_parsers as add_dispatch_parsers
 from gateway.errors import (
     APIError,
     ConfigError,
@@ -39,6 +41,7 @@ from gateway.errors import (
 from gateway.keys import ensure_keys
 from gateway.preflight import check_state_dir, database_unreachable, masked_url
 from gateway.receipts import ReceiptError, load_public_key_pem, verify_qr
+from gateway.reconcile import command as reconcile_command
 from protocol import logfmt
 
 log = logging.getLogger("tvpay.gateway")
@@ -200,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--gateway", help="gateway base URL to fetch the key from")
     q.add_argument("--ca-file", help="CA certificate (PEM) for an https --gateway")
     p.set_defaults(func=cmd_receipt_verify, state=None)
+    add_dispatch_parsers(sub)
+    cli_money.register(sub, _database)
+    cli_bank.register(sub, _database)
+    reconcile_command.register(sub, _database)
     return parser
 
 

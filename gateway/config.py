@@ -33,6 +33,11 @@ class GatewayConfig:
     signed_grace_seconds: int = 30 * 86400
     idempotency_ttl_seconds: int = 86400
     max_body_bytes: int = 65536
+    # The bank's direct-debit interface (docs/money.md, "Bank mandates"); empty: no mandates.
+    bank_url: str = ""
+    # A debit not answered in this time is left processing and resolved later: a household
+    # waits seconds at most, however slow the bank.
+    bank_timeout_seconds: int = 5
 
     @property
     def effective_database_url(self) -> str:
@@ -50,13 +55,14 @@ _INT_KEYS = (
     "signed_grace_seconds",
     "idempotency_ttl_seconds",
     "max_body_bytes",
+    "bank_timeout_seconds",
 )
 
 
 def _from_mapping(base: GatewayConfig, data: dict[str, Any], source: str) -> GatewayConfig:
     changes: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("gateway_id", "database_url"):
+        if key in ("gateway_id", "database_url", "bank_url"):
             if not isinstance(value, str):
                 raise ConfigError(f"{source}: {key} must be a string")
             changes[key] = value
@@ -98,6 +104,7 @@ def load_config(
     env_map = {
         "TVPAY_GATEWAY_ID": "gateway_id",
         "TVPAY_GATEWAY_DATABASE_URL": "database_url",
+        "TVPAY_GATEWAY_BANK_URL": "bank_url",
     }
     overrides: dict[str, Any] = {v: env[k] for k, v in env_map.items() if k in env}
     if "TVPAY_GATEWAY_MANUFACTURER_CA" in env:
@@ -116,6 +123,7 @@ def write_config(config: GatewayConfig) -> Path:
         "# TVPay gateway configuration; see docs/gateway.md",
         f"gateway_id = {_toml_str(config.gateway_id)}",
         f"database_url = {_toml_str(config.database_url)}",
+        f"bank_url = {_toml_str(config.bank_url)}",
         "manufacturer_ca = [" + ", ".join(_toml_str(str(p)) for p in config.manufacturer_ca) + "]",
     ]
     lines += [f"{key} = {getattr(config, key)}" for key in _INT_KEYS]

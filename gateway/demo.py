@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway import audit
@@ -19,6 +19,7 @@ from gateway.bills_import import BillRow, add_bill, upsert_account
 from gateway.bind_codes import demo_bind_code, hash_bind_code
 from gateway.clock import now
 from gateway.db.models import Bill, Household
+from gateway.funding.wallet import credit_wallet
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华文丽志强晓明海燕雪梅玉兰红梅淑珍春梅子涵浩然欣怡宇轩梓萱一诺"
@@ -180,7 +181,7 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
         household = Household(household_no=household_no, name=name, address=address, created_at=t)
         session.add(household)
         session.flush()
-        accounts = []
+        accounts, account_ids = [], []
         for utility, biller in _billers(city).items():
             # A spouse may hold some accounts: binding by name needs the holder's, not ours.
             holder = name if rng.random() < 0.7 else name[0] + _person(rng)[1:]
@@ -188,6 +189,7 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
             bound = utility != "gas" or rng.random() < 0.5  # some left for the binding demo
             rows = _bill_rows(rng, utility, biller, account_no, holder, address)
             account = upsert_account(session, rows[0])
+            account_ids.append(account.id)
             bind_code = demo_bind_code(code_rng)
             account.bind_code_hash = hash_bind_code(bind_code)
             for row in rows:
@@ -196,9 +198,22 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
                 account.household_id, account.bound_at = household.id, t
             _settle_history(session, account.id, keep_unpaid=rng.choice((0, 1, 1, 2)), at=t)
             accounts.append(DemoAccount(utility, biller[1], account_no, holder, bind_code, bound))
+        _fund_wallet(session, household_no, account_ids)
         created.append(DemoHousehold(household_no, name, address, accounts))
     audit.record(session, "cli", "demo_data", f"{households} households", seed=seed)
     return created
+
+
+def _fund_wallet(session: Session, household_no: str, account_ids: list[str]) -> None:
+    """Put the household's unpaid bills, and ¥1,000 more for bills issued later, in its wallet:
+    the demo pays from it."""
+    unpaid = session.scalar(
+        select(func.coalesce(func.sum(Bill.amount_fen), 0)).where(
+            Bill.account_id.in_(account_ids), Bill.status != "paid"
+        )
+    )
+    amount = int(unpaid or 0) + 100_000
+    credit_wallet(session, "cli", household_no, amount, "CNY", f"demo-{household_no}", "shop")
 
 
 def _settle_history(session: Session, account_id: str, keep_unpaid: int, at: int) -> None:

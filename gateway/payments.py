@@ -11,16 +11,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.bankclient import DebitAnswer
 from gateway.clock import iso, now
 from gateway.db.models import Bill, Biller, Dongle, Household, Payment, Receipt, UtilityAccount
 from gateway.errors import Conflict, Forbidden, Gone, NotFound, Unauthenticated, Unprocessable
+from gateway.funding.sources import find_source, source_of
+from gateway.funding.take import require_funds, take_funds
 from gateway.ids import new_challenge, new_id
 from gateway.keys import GatewayKeys
+from gateway.mandates import check_limits
 from gateway.masking import mask_account
 from gateway.receipts import SignedReceipt, sign_receipt, to_qr
 from gateway.replay import accept_counter
 from gateway.sessions import find_dongle, require_active, require_key_rev
 from gateway.views import b64, bill_view, biller_view
+from gateway.writeoff import enqueue_writeoff
 from protocol.display import display_hash, states_amount
 from protocol.errors import PayloadError
 from protocol.signing import Algorithm, PaymentAuthorization, load_public_key, verify
@@ -49,6 +54,7 @@ def create_payment(
     bill_id: str,
     amount_fen: int,
     currency: str,
+    funding_source: str | None = None,
 ) -> dict[str, Any]:
     row = session.execute(
         select(Bill, UtilityAccount, Biller)
@@ -73,6 +79,9 @@ def create_payment(
             "bill and try again.",
             code="amount_mismatch",
         )
+    # Refused here, before the household enters its PIN, when the source cannot cover the bill.
+    source = find_source(session, household_id, funding_source)
+    require_funds(session, source, bill.amount_fen, bill.currency)
     t = now()
     payment = Payment(
         id=new_id("pay"),
@@ -88,6 +97,7 @@ def create_payment(
         currency=bill.currency,
         created_at=t,
         expires_at=t + ttl,
+        funding_source_id=source.id,
     )
     session.add(payment)
     return {
@@ -198,16 +208,21 @@ def authorize(
     payment = session.get(Payment, payment_id, with_for_update=True)
     if payment is None:
         raise NotFound("No such payment; create the payment again.", code="payment_not_found")
-    if payment.status == "succeeded":
+    if payment.status in ("processing", "failed"):
+        # A bank debit under way or refused: the same authorization sent again learns where it
+        # stands (and, processing, makes the caller ask the bank again: gateway.bank_debits).
+        if _same_authorization(payment, auth):
+            return {"payment_id": payment.id, "status": payment.status}
+        raise Conflict(
+            "This payment was already authorized with another authorization; fetch the payment "
+            "for its state.",
+            code="payment_already_authorized",
+        )
+    # Money taken, then written off or sent back: the same authorization replayed gets its receipt.
+    if payment.status in ("succeeded", "credited", "refunded"):
         receipt = session.scalar(select(Receipt.body).where(Receipt.payment_id == payment.id))
         assert receipt is not None  # written in the same transaction as the status
-        same = (payment.dongle_id, payment.key_rev, payment.counter, payment.signature) == (
-            auth.dongle_id,
-            auth.key_rev,
-            auth.counter,
-            auth.signature,
-        )
-        if same:
+        if _same_authorization(payment, auth):
             return _answer(payment, receipt)
         raise Conflict(
             "This payment already succeeded with another authorization; fetch the payment for "
@@ -241,15 +256,72 @@ def authorize(
     accept_counter(session, dongle, auth.counter)
     if bill.amount_fen != payment.amount_fen or bill.currency != payment.currency:
         raise Conflict("The bill changed; create a new payment.", code="amount_mismatch")
+    source = source_of(session, payment)
+    if source.kind == "mandate":
+        # The bank is outside this transaction: the authorization and the debit's intent (the
+        # payment in processing, its id the bank's idempotency key) are committed first, and
+        # gateway.bank_debits asks the bank afterwards.
+        check_limits(session, source, payment.amount_fen, payment.currency, lock=True)
+        _record_authorization(payment, bill, auth, shown_hash, "processing", now())
+        return {"payment_id": payment.id, "status": "processing"}
+    # The money moves in this transaction: if the wallet fell short since create, nothing of
+    # this authorization is recorded (counter included) and the household can pay again.
+    take_funds(session, payment, source)
     t = now()
-    payment.status = "succeeded"
+    _record_authorization(payment, bill, auth, shown_hash, "succeeded", t)
     payment.succeeded_at = t
+    enqueue_writeoff(session, payment, t)  # the utility hears of it after the commit
+    body = _issue_receipt(session, keys, gateway_id, payment, bill)
+    return _answer(payment, body)
+
+
+def _same_authorization(payment: Payment, auth: Authorization) -> bool:
+    recorded = (payment.dongle_id, payment.key_rev, payment.counter, payment.signature)
+    return recorded == (auth.dongle_id, auth.key_rev, auth.counter, auth.signature)
+
+
+def _record_authorization(
+    payment: Payment, bill: Bill, auth: Authorization, shown_hash: bytes, status: str, t: int
+) -> None:
+    """The payment takes the authorization and holds the bill (partial unique index)."""
+    payment.status = status
     payment.dongle_id, payment.key_rev = auth.dongle_id, auth.key_rev
     payment.counter, payment.signature = auth.counter, auth.signature
     payment.display_text, payment.display_hash = auth.display_text, shown_hash
     bill.status, bill.paid_at, bill.payment_id = "paid", t, payment.id
-    body = _issue_receipt(session, keys, gateway_id, payment, bill)
-    return _answer(payment, body)
+
+
+def finish_bank_debit(
+    session: Session,
+    keys: GatewayKeys,
+    gateway_id: str,
+    payment_id: str,
+    answer: DebitAnswer | None,
+) -> dict[str, Any]:
+    """Apply the bank's answer to a processing payment, once; answers the payment's state.
+
+    Taken: BANK_CLEARING → payable(biller), succeeded, receipt, write-off queued. Refused:
+    failed, nothing posted, the bill payable again. A payment no longer processing (another
+    caller applied the answer first), or ``answer`` None, is left as it is."""
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    if payment is None:
+        raise NotFound("No such payment; create the payment again.", code="payment_not_found")
+    if payment.status == "processing" and answer is not None:
+        bill = session.get(Bill, payment.bill_id, with_for_update=True)
+        assert bill is not None  # foreign key
+        t = now()
+        if answer.outcome == "taken":
+            take_funds(session, payment, source_of(session, payment))
+            payment.status, payment.succeeded_at = "succeeded", t
+            enqueue_writeoff(session, payment, t)
+            return _answer(payment, _issue_receipt(session, keys, gateway_id, payment, bill))
+        payment.status = "failed"
+        bill.status, bill.paid_at, bill.payment_id = "unpaid", None, None
+    if payment.status in ("processing", "failed"):
+        return {"payment_id": payment.id, "status": payment.status}
+    receipt = session.scalar(select(Receipt.body).where(Receipt.payment_id == payment.id))
+    assert receipt is not None  # written in the same transaction as the status
+    return _answer(payment, receipt)
 
 
 def _issue_receipt(

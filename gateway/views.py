@@ -63,10 +63,11 @@ def account_view(account: UtilityAccount, biller: Biller, unpaid: list[Bill]) ->
 
 
 def payment_status(payment: Payment, bill: Bill) -> str:
-    """Stored states are requires_authorization and succeeded; the other two follow from facts
-    that only move forward (time passing, the bill being paid), so the state does too."""
-    if payment.status == "succeeded":
-        return "succeeded"
+    """Every state but requires_authorization is stored (succeeded, credited, refunded, …);
+    expired and canceled follow from facts that only move forward (time passing, the bill being
+    paid), so the state does too."""
+    if payment.status != "requires_authorization":
+        return payment.status
     if bill.status == "paid":
         return "canceled"
     if now() > payment.expires_at:
@@ -90,6 +91,11 @@ def payment_view(
         "created_at": iso(payment.created_at),
         "expires_at": iso(payment.expires_at),
         "succeeded_at": iso(payment.succeeded_at),
+        # The utility's answer to the write-off: 已到账 with its reference, or why it refused.
+        "utility_ref": payment.utility_ref,
+        "credited_at": iso(payment.credited_at),
+        "refunded_at": iso(payment.refunded_at),
+        "refund_reason": payment.refund_reason,
         "dongle_id": payment.dongle_id,
         "receipt": json.loads(receipt) if receipt else None,
     }

@@ -13,6 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).parent
 _KV_CALL = re.compile(r'tr\._\(\s*"((?:[^"\\]|\\.)*)"')
 _KV_DICT_VALUES = re.compile(r"tr\._\(\{([^}]*)\}")
+# Module-level message ids: the fallback texts and phrase templates of tvapp/ui.
+_MESSAGE_CONSTANTS = frozenset(
+    ("BIND_FALLBACK", "UNKNOWN_REFUND_REASON", "UTILITY_REF", "WALLET_BALANCE")
+)
 
 
 def _kv_messages(text: str) -> set[str]:
@@ -29,12 +33,23 @@ def _python_messages(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "StateText":
             found.update(a.value for a in node.args if isinstance(a, ast.Constant))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "StatusWord":
+            found.add(node.args[0].value)  # the word; the tone is not shown
         if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
             targets = [
                 ast.unparse(t) for t in getattr(node, "targets", [getattr(node, "target", None)])
             ]
             if any(
-                t in ("UTILITIES", "BIND_MESSAGES", "CONFIRM_LABELS", "self.legend")
+                t
+                in (
+                    "UTILITIES",
+                    "BIND_MESSAGES",
+                    "CONFIRM_LABELS",
+                    "REFUND_REASONS",
+                    "CREDITING_ANSWERS",
+                    "PREPARE_REFUSALS",
+                    "self.legend",
+                )
                 for t in targets
             ):
                 found.update(
@@ -42,7 +57,7 @@ def _python_messages(path: Path) -> set[str]:
                     for v in node.value.values
                     if isinstance(v, ast.Constant) and isinstance(v.value, str)
                 )
-        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "BIND_FALLBACK":
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) in _MESSAGE_CONSTANTS:
             found.add(node.value.value)
         if (
             isinstance(node, ast.Assign)

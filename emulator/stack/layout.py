@@ -39,6 +39,10 @@ class Layout:
         return self.daemon / "dongled.toml"
 
     @property
+    def utility(self) -> Path:
+        return self.root / "utility"
+
+    @property
     def tv(self) -> Path:
         return self.root / "tv"
 
@@ -61,6 +65,7 @@ class Layout:
             self.gateway,
             self.dongles,
             self.daemon,
+            self.utility,
             self.tv,
             self.kivy_home,
             self.logs,

@@ -25,7 +25,7 @@ from emulator.automation.box import (
     TvNotAnswering,
     UnknownDongle,
 )
-from emulator.stack import services, setup
+from emulator.stack import money, services, setup
 from emulator.stack.config import StackConfig
 from emulator.stack.layout import Layout
 from emulator.stack.process import ManagedProcess, ProcessError, Spawner
@@ -66,6 +66,8 @@ class Stack:
         self._gateway: ManagedProcess | None = None
         self._cable: ManagedProcess | None = None
         self._daemon: ManagedProcess | None = None
+        self._utility: ManagedProcess | None = None
+        self._dispatcher: ManagedProcess | None = None
         self._proxy: FaultProxy | None = None
         self._control: CableControl | None = None
         self._tv: TvScreen | None = None
@@ -75,6 +77,7 @@ class Stack:
         self.tls: TlsMaterial | None = None
         self.gateway_url = ""
         self.cable_address = ""
+        self.utility_url = ""
         self.automation_url = ""
         record = load_record(self.layout.root)
         seed = (
@@ -114,6 +117,7 @@ class Stack:
                 layout, setup.init_gateway(layout, self.record, self.config.households)
             )
         self._start_gateway(port=0)
+        self._start_money()
         self._cable = self._process(
             services.cable_spec(layout, self.record.seed, self.config.timing)
         )
@@ -167,7 +171,13 @@ class Stack:
             self._proxy.close()
         if self._control is not None:
             self._control.close()
-        for process in (self._daemon, self._cable, self._gateway):
+        for process in (
+            self._daemon,
+            self._cable,
+            self._dispatcher,
+            self._utility,
+            self._gateway,
+        ):
             if process is not None:
                 process.stop()
         self._spawner.close()
@@ -188,6 +198,18 @@ class Stack:
         match = self._gateway.start(self.layout.root)
         assert match is not None
         self.gateway_url = match["url"].replace("http://", "https://", 1)
+
+    def _start_money(self) -> None:
+        """The utility simulator, every biller pointed at it, and a dispatcher."""
+        self._utility = self._process(
+            money.utility_spec(self.layout, self._tls(), self.gateway_url)
+        )
+        match = self._utility.start(self.layout.root)
+        assert match is not None
+        self.utility_url = match["url"]
+        money.connect_billers(self.layout, self.utility_url)
+        self._dispatcher = self._process(money.dispatcher_spec(self.layout))
+        self._dispatcher.start(self.layout.root)
 
     def _gateway_address(self) -> tuple[str, int]:
         host, port = self.gateway_url.split("://", 1)[1].rsplit(":", 1)
@@ -355,6 +377,8 @@ class Stack:
             "network": self.network() if self._proxy else {},
             "cable": self._service_info(self._cable, address=self.cable_address),
             "daemon": self._service_info(self._daemon, socket=str(self.layout.daemon_socket)),
+            "utility": self._service_info(self._utility, url=self.utility_url),
+            "dispatcher": self._service_info(self._dispatcher),
             "tls_ca": str(self._tls().ca_cert) if self.tls else "",
             "manufacturer_ca": self.record.manufacturer_ca,
             "staff_token_file": str(self.layout.staff_token),

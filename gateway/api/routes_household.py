@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway import household as hh
+from gateway.api.bank_answers import after_authorize
 from gateway.api.deps import ERRORS, Ctx, Device
 from gateway.api.schemas import (
     AccountList,
@@ -19,14 +20,20 @@ from gateway.api.schemas import (
     BindRequest,
     CreatedPayment,
     CreatePaymentRequest,
+    CreditingCheckOut,
+    DefaultSourceRequest,
+    FundingSourceList,
     HouseholdOut,
     PaymentList,
     PaymentOut,
+    ProcessingPayment,
     UsageOut,
     decode_b64,
 )
 from gateway.binding import Proof, Refusal, bind_account
+from gateway.crediting import crediting_check
 from gateway.errors import BadRequest
+from gateway.funding.sources import list_sources, set_default
 from gateway.idempotency import request_hash, run_idempotent
 from gateway.payments import Authorization, authorize, create_payment
 
@@ -131,6 +138,7 @@ def create(
             body.bill_id,
             body.amount_fen,
             body.currency,
+            body.funding_source,
         )
 
     with c.in_flight.hold(dev.household_id, idempotency_key):
@@ -150,9 +158,22 @@ def create(
 
 
 @router.post(
-    "/payments/{payment_id}/authorize", response_model=AuthorizedPayment, tags=["payments"]
+    "/payments/{payment_id}/crediting-check", response_model=CreditingCheckOut, tags=["payments"]
 )
-def authorize_payment(payment_id: PaymentId, body: AuthorizeRequest, c: Ctx) -> dict[str, Any]:
+def crediting(payment_id: PaymentId, dev: Device, c: Ctx) -> dict[str, Any]:
+    """查询到账: ask the utility now whether it wrote the bill off (docs/money.md)."""
+    return crediting_check(c.db, dev.household_id, payment_id)
+
+
+@router.post(
+    "/payments/{payment_id}/authorize",
+    response_model=AuthorizedPayment,
+    tags=["payments"],
+    responses={202: {"model": ProcessingPayment, "description": "the bank has not answered yet"}},
+)
+def authorize_payment(
+    payment_id: PaymentId, body: AuthorizeRequest, c: Ctx
+) -> dict[str, Any] | JSONResponse:
     auth = Authorization(
         dongle_id=body.dongle_id,
         key_rev=body.key_rev,
@@ -161,6 +182,18 @@ def authorize_payment(payment_id: PaymentId, body: AuthorizeRequest, c: Ctx) -> 
         display_text=body.display_text,
     )
     grace = c.config.signed_grace_seconds
-    return c.db.write(
+    answer = c.db.write(
         lambda s: authorize(s, c.keys, c.config.gateway_id, payment_id, auth, signed_grace=grace)
     )
+    return after_authorize(c, answer)  # a mandate payment: the bank is asked after the commit
+
+
+@router.get("/funding-sources", response_model=FundingSourceList, tags=["funding"])
+def funding_sources(dev: Device, c: Ctx) -> dict[str, Any]:
+    # A write: the household's wallet source is made on first use.
+    return c.db.write(lambda s: list_sources(s, dev.household_id))
+
+
+@router.put("/funding-sources/default", response_model=FundingSourceList, tags=["funding"])
+def default_funding_source(body: DefaultSourceRequest, dev: Device, c: Ctx) -> dict[str, Any]:
+    return c.db.write(lambda s: set_default(s, dev.household_id, body.funding_source))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from gateway import challenges, registry
+from gateway.api.bank_answers import collector
 from gateway.api.deps import ERRORS, Ctx, StaffAuth
 from gateway.api.schemas import (
     ActivateRequest,
@@ -20,15 +21,29 @@ from gateway.api.schemas import (
     DongleList,
     DongleOut,
     HouseholdCreateRequest,
+    MandateBindRequest,
+    MandateList,
+    MandateOut,
+    MandateRevokeRequest,
     NonceOut,
     RebindRequest,
+    ReconciliationList,
+    ReconciliationOut,
+    RefundOut,
+    RefundRequest,
     RegisterRequest,
     RevokeRequest,
     StaffHouseholdOut,
+    WalletCreditOut,
+    WalletCreditRequest,
     decode_b64,
 )
 from gateway.clock import iso
 from gateway.db.models import AuditEntry
+from gateway.funding.refunds import refund_payment
+from gateway.funding.wallet import credit_wallet
+from gateway.mandates import bind_mandate, list_mandates, revoke_mandate
+from gateway.reconcile import store as reconciliations
 from gateway.views import b64
 from protocol.pki import MAX_CERTIFICATE_BYTES, Attestation
 
@@ -36,6 +51,7 @@ router = APIRouter(prefix="/api/v1/staff", responses=ERRORS, tags=["staff"])
 
 DongleIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 HouseholdNoPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+PaymentIdPath = Annotated[str, Path(pattern=r"^[a-z]{3,4}_[0-9a-f]{32}$")]
 
 
 def _attestation(a: AttestationIn) -> Attestation:
@@ -165,3 +181,85 @@ def audit_log(
         ]
 
     return {"entries": c.db.read(work)}
+
+
+@router.post("/households/{household_no}/wallet/credits", response_model=WalletCreditOut)
+def wallet_credit(
+    household_no: HouseholdNoPath, body: WalletCreditRequest, who: StaffAuth, c: Ctx
+) -> dict[str, Any]:
+    """Credit money received at a shop or by bank transfer; the same reference twice credits
+    once (docs/money.md)."""
+    return c.db.write(
+        lambda s: credit_wallet(
+            s,
+            who.name,
+            household_no,
+            body.amount_fen,
+            body.currency,
+            body.reference,
+            body.channel,
+        )
+    )
+
+
+@router.post("/payments/{payment_id}/refund", response_model=RefundOut)
+def refund(
+    payment_id: PaymentIdPath, body: RefundRequest, who: StaffAuth, c: Ctx
+) -> dict[str, Any]:
+    """Give a payment's money back to its funding source, once (docs/money.md)."""
+    return c.db.write(lambda s: refund_payment(s, who.name, payment_id, body.reason))
+
+
+MandateIdPath = Annotated[str, Path(pattern=r"^mnd_[0-9a-f]{32}$")]
+
+
+@router.post("/households/{household_no}/mandates", response_model=MandateOut, status_code=201)
+def bind_card(
+    household_no: HouseholdNoPath, body: MandateBindRequest, who: StaffAuth, c: Ctx
+) -> dict[str, Any]:
+    """Record a direct-debit mandate the household signed at its bank (docs/money.md)."""
+    collector(c)  # refuse while no bank is configured: the mandate could never be debited
+    return c.db.write(
+        lambda s: bind_mandate(
+            s,
+            who.name,
+            household_no,
+            body.bank_token,
+            body.card_masked,
+            body.per_payment_limit_fen,
+            body.monthly_limit_fen,
+            body.currency,
+        )
+    )
+
+
+@router.get("/households/{household_no}/mandates", response_model=MandateList)
+def household_mandates(household_no: HouseholdNoPath, who: StaffAuth, c: Ctx) -> dict[str, Any]:
+    return {"mandates": c.db.read(lambda s: list_mandates(s, household_no))}
+
+
+@router.post("/mandates/{mandate_id}/revoke", response_model=MandateOut)
+def revoke_card(
+    mandate_id: MandateIdPath, body: MandateRevokeRequest, who: StaffAuth, c: Ctx
+) -> dict[str, Any]:
+    """No new payments from the card; payments already at the bank still finish."""
+    return c.db.write(lambda s: revoke_mandate(s, who.name, mandate_id, body.reason))
+
+
+ReconciliationIdPath = Annotated[str, Path(pattern=r"^rec_[0-9a-f]{32}$")]
+
+
+@router.get("/reconciliations", response_model=ReconciliationList)
+def list_reconciliations(
+    who: StaffAuth, c: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    """The latest reconciled files, newest first, with their counts (docs/money.md)."""
+    return {"reconciliations": c.db.read(lambda s: reconciliations.listing(s, limit))}
+
+
+@router.get("/reconciliations/{reconciliation_id}", response_model=ReconciliationOut)
+def get_reconciliation(
+    reconciliation_id: ReconciliationIdPath, who: StaffAuth, c: Ctx
+) -> dict[str, Any]:
+    """One report with its findings: what staff must look at, line by line."""
+    return c.db.read(lambda s: reconciliations.get(s, reconciliation_id))

@@ -18,7 +18,8 @@ from protocol.display import MAX_DISPLAY_TEXT
 DongleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
 HouseholdNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,32}$")]
 AccountNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,32}$")]
-ObjectId = Annotated[str, StringConstraints(pattern=r"^[a-z]{3,4}_[0-9a-f]{32}$")]
+# Our ids: a 2-4 letter kind (fs_, pay_, bill_…) and 128 random bits in hex.
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,4}_[0-9a-f]{32}$")]
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
@@ -90,6 +91,7 @@ class CreatePaymentRequest(Strict):
     bill_id: ObjectId
     amount_fen: AmountFen
     currency: Currency
+    funding_source: ObjectId | None = None  # default: the household's default source
 
 
 class AuthorizeRequest(Strict):
@@ -283,9 +285,21 @@ class UsageOut(BaseModel):
     months: list[UsageMonth]
 
 
+PaymentState = Literal[
+    "requires_authorization",
+    "processing",
+    "succeeded",
+    "credited",
+    "refunded",
+    "failed",
+    "expired",
+    "canceled",
+]
+
+
 class PaymentOut(BaseModel):
     payment_id: str
-    status: Literal["requires_authorization", "succeeded", "expired", "canceled"]
+    status: PaymentState
     bill_id: str
     account_id: str
     biller: BillerOut
@@ -296,6 +310,10 @@ class PaymentOut(BaseModel):
     created_at: IsoTime
     expires_at: IsoTime
     succeeded_at: IsoTime | None
+    utility_ref: str | None = None
+    credited_at: IsoTime | None = None
+    refunded_at: IsoTime | None = None
+    refund_reason: str | None = None
     dongle_id: str | None
     receipt: ReceiptOut | None
 
@@ -337,6 +355,13 @@ class AuthorizedPayment(BaseModel):
     payment_id: str
     status: Literal["succeeded"]
     receipt: ReceiptOut
+
+
+class ProcessingPayment(BaseModel):
+    """202: the bank has not answered yet; GET the payment later (docs/money.md)."""
+
+    payment_id: str
+    status: Literal["processing"]
 
 
 class NonceOut(BaseModel):
@@ -388,3 +413,149 @@ class AuditEntryOut(BaseModel):
 
 class AuditList(BaseModel):
     entries: list[AuditEntryOut]
+
+
+# Wallets, funding sources, staff credits and refunds (docs/money.md).
+# Staff references: the shop receipt or bank transfer number.
+Reference = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
+Reason = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class MandateBrief(BaseModel):
+    card_masked: str
+    per_payment_limit_fen: int
+    monthly_limit_fen: int
+    currency: str
+    status: str
+
+
+class FundingSourceOut(BaseModel):
+    id: str
+    kind: Literal["wallet", "mandate"]
+    is_default: bool
+    balance_fen: int | None = None  # wallets
+    currency: str | None = None  # wallets
+    mandate: MandateBrief | None = None  # mandates
+
+
+class FundingSourceList(BaseModel):
+    funding_sources: list[FundingSourceOut]
+
+
+class DefaultSourceRequest(Strict):
+    funding_source: ObjectId
+
+
+class WalletCreditRequest(Strict):
+    amount_fen: AmountFen
+    currency: Currency
+    reference: Reference
+    channel: Literal["shop", "bank_transfer"]
+
+
+class WalletCreditOut(BaseModel):
+    household_no: str
+    amount_fen: int
+    currency: str
+    reference: str
+    channel: str
+    txn_id: str
+    balance_fen: int
+    replayed: bool
+
+
+class RefundRequest(Strict):
+    reason: Reason
+
+
+class FundingSourceBrief(BaseModel):
+    id: str
+    kind: str
+
+
+class RefundOut(BaseModel):
+    payment_id: str
+    status: str
+    amount_fen: int
+    currency: str
+    funding_source: FundingSourceBrief
+    reason: str
+
+
+# Bank mandates (docs/money.md, "Bank mandates").
+BankToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+CardMasked = Annotated[str, StringConstraints(pattern=r"^[0-9]{0,6}\*{4,9}[0-9]{4}$")]
+LimitFen = Annotated[int, Field(ge=1, le=10_000_000)]
+
+
+class MandateBindRequest(Strict):
+    bank_token: BankToken
+    card_masked: CardMasked
+    per_payment_limit_fen: LimitFen
+    monthly_limit_fen: LimitFen
+    currency: Literal["CNY"] = "CNY"
+
+
+class MandateRevokeRequest(Strict):
+    reason: Annotated[
+        str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ]
+
+
+class MandateOut(BaseModel):
+    mandate_id: str
+    funding_source_id: str
+    card_masked: str
+    per_payment_limit_fen: int
+    monthly_limit_fen: int
+    spent_this_month_fen: int
+    currency: str
+    status: Literal["active", "revoked"]
+    created_at: IsoTime
+
+
+class MandateList(BaseModel):
+    mandates: list[MandateOut]
+
+
+class CreditingCheckOut(BaseModel):
+    """What the utility said when asked just now (查询到账), and the payment after it."""
+
+    payment_id: str
+    utility_says: Literal["credited", "not_yet", "rejected"]
+    utility_ref: str | None
+    reason: str | None
+    payment: PaymentOut
+
+
+class ReconciliationFinding(BaseModel):
+    kind: Literal["credited", "missing_there", "missing_here", "mismatch", "duplicate"]
+    key: str
+    line: int | None
+    detail: str
+
+
+class ReconciliationSummary(BaseModel):
+    """One reconciled file; ``counts`` has every kind, ``findings`` at most 1000 per kind."""
+
+    id: str
+    source: Literal["utility", "bank"]
+    scope: str
+    day: str
+    file_name: str
+    file_sha256: str
+    lines: int
+    counts: dict[str, int]
+    resolved: int
+    created_at: int
+    created_by: str
+
+
+class ReconciliationOut(ReconciliationSummary):
+    findings: list[ReconciliationFinding]
+
+
+class ReconciliationList(BaseModel):
+    reconciliations: list[ReconciliationSummary]

@@ -1,6 +1,6 @@
 """The gateway's schema. Times are integer Unix seconds (UTC); money is integer fen + currency.
 
-Exactly-once rests on constraints, not only on code: one successful payment per bill (partial
+Exactly-once rests on constraints, not only on code: one payment taking money per bill (partial
 unique index), one use of each (dongle, counter), one payment per challenge.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -46,6 +48,8 @@ class Biller(Base):
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     utility: Mapped[str] = mapped_column(String(16))
+    # Where the dispatcher sends this utility's write-off notifications; None: not sent yet.
+    notify_url: Mapped[str | None] = mapped_column(String(300))
 
 
 class UtilityAccount(Base):
@@ -150,16 +154,20 @@ class Staff(Base):
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
+PAYMENT_TAKEN_SQL = "status IN ('processing', 'succeeded', 'credited')"
+
+
 class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("dongle_id", "counter", name="uq_payment_dongle_counter"),
+        # One bill, at most one payment that took or is taking its money.
         Index(
-            "uq_payment_bill_succeeded",
+            "uq_payment_bill_taken",
             "bill_id",
             unique=True,
-            sqlite_where=text("status = 'succeeded'"),
-            postgresql_where=text("status = 'succeeded'"),
+            sqlite_where=text(PAYMENT_TAKEN_SQL),
+            postgresql_where=text(PAYMENT_TAKEN_SQL),
         ),
         Index("ix_payment_household_created", "household_id", "created_at"),
     )
@@ -185,6 +193,14 @@ class Payment(Base):
     # the dongle signed: kept with the payment to answer "what did I agree to?" later.
     display_text: Mapped[str | None] = mapped_column(Text)
     display_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The wallet or mandate that pays; None on payments made before the ledger (no posting).
+    funding_source_id: Mapped[str | None] = mapped_column(ForeignKey("funding_sources.id"))
+    # The utility's answer to the write-off (gateway.writeoff): its reference once credited,
+    # or the reason it refused and when the money went back.
+    utility_ref: Mapped[str | None] = mapped_column(String(64))
+    credited_at: Mapped[int | None] = mapped_column(BigInteger)
+    refunded_at: Mapped[int | None] = mapped_column(BigInteger)
+    refund_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Receipt(Base):
@@ -214,3 +230,127 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(80))
     details: Mapped[str] = mapped_column(Text)
+
+
+class LedgerAccount(Base):
+    """An account of the double-entry ledger (gateway.ledger); its balance is derived from the
+    transfers, never stored."""
+
+    __tablename__ = "ledger_accounts"
+    code: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerTransfer(Base):
+    """One movement of money from a debit to a credit account. Only ever inserted: a correction
+    is a new reversing transfer. ``digest`` covers the other fields so an edit shows."""
+
+    __tablename__ = "ledger_transfers"
+    __table_args__ = (
+        # A retried posting finds its own row instead of posting twice.
+        UniqueConstraint(
+            "kind", "ref", "debit_account", "credit_account", name="uq_ledger_transfer_posting"
+        ),
+        CheckConstraint("amount_fen > 0", name="ck_ledger_transfer_positive"),
+        Index("ix_ledger_transfer_ref", "ref"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    txn_id: Mapped[str] = mapped_column(String(40), index=True)
+    debit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    credit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class Mandate(Base):
+    """A household's direct-debit mandate (代扣协议) on a bank card."""
+
+    __tablename__ = "mandates"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    card_masked: Mapped[str] = mapped_column(String(32))
+    bank_token: Mapped[str] = mapped_column(String(128))
+    per_payment_limit_fen: Mapped[int] = mapped_column(BigInteger)
+    monthly_limit_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundingSource(Base):
+    """Where a household's payments take money from: its wallet, or a mandate."""
+
+    __tablename__ = "funding_sources"
+    __table_args__ = (
+        Index(
+            "uq_funding_source_wallet",
+            "household_id",
+            unique=True,
+            sqlite_where=text("kind = 'wallet'"),
+            postgresql_where=text("kind = 'wallet'"),
+        ),
+        Index(
+            "uq_funding_source_default",
+            "household_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    is_default: Mapped[bool] = mapped_column(Boolean)
+    mandate_id: Mapped[str | None] = mapped_column(ForeignKey("mandates.id"), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxMessage(Base):
+    """A message to another system, written in the transaction of the state change that causes
+    it and delivered later by ``tvpay-gateway dispatch`` (gateway.outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("topic", "key", name="uq_outbox_topic_key"),
+        Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Reconciliation(Base):
+    """One reconciled file (utility statement or bank settlement) and what it showed; written
+    once, in the transaction that applies its automatic resolutions. The same file for the same
+    scope and day is reconciled once (unique), so running it again shows the first report."""
+
+    __tablename__ = "reconciliations"
+    __table_args__ = (
+        UniqueConstraint("source", "scope", "day", "file_sha256", name="uq_reconciliation_file"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "utility" | "bank"
+    scope: Mapped[str] = mapped_column(String(64))  # the biller; "" for the bank
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, UTC
+    file_name: Mapped[str] = mapped_column(String(200))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int] = mapped_column(BigInteger)
+    counts: Mapped[str] = mapped_column(Text)  # JSON {kind: n}
+    findings: Mapped[str] = mapped_column(Text)  # JSON [{kind, key, line, detail}], capped
+    resolved: Mapped[int] = mapped_column(Integer)  # automatic resolutions applied
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -11,9 +11,9 @@ from debbuild import control, maintscripts, stage, tools
 from debbuild.spec import PackageSpec
 
 
-def _architecture(staged: stage.StagedPackage) -> str:
-    # Vendored compiled extensions tie the package to the build host's architecture.
-    return tools.host_architecture() if staged.compiled_objects else "all"
+def _architecture(staged: stage.StagedPackage, target: stage.Target) -> str:
+    # Vendored compiled extensions tie the package to the architecture they were built for.
+    return target.arch.name if staged.compiled_objects else "all"
 
 
 def _python_depends(staged: stage.StagedPackage) -> tuple[str, ...]:
@@ -35,16 +35,18 @@ def _clamp_mtimes(root: Path, timestamp: int) -> None:
         os.utime(path, (timestamp, timestamp), follow_symlinks=False)
 
 
-def build_package(spec: PackageSpec, repo: Path, out_dir: Path, changelog: Path) -> Path:
-    """Build ``spec`` into ``out_dir``; returns the .deb path."""
+def build_package(
+    spec: PackageSpec, repo: Path, out_dir: Path, changelog: Path, target: stage.Target
+) -> Path:
+    """Build ``spec`` for ``target`` into ``out_dir``; returns the .deb path."""
     entry = tools.parse_changelog(changelog)
     with tempfile.TemporaryDirectory(prefix=f"{spec.name}-") as scratch:
         root = Path(scratch) / "root"
-        staged = stage.stage_package(spec, repo, root, changelog)
+        staged = stage.stage_package(spec, repo, root, changelog, target)
         depends = (
             *_python_depends(staged),
             *staged.debian_depends,
-            *tools.shared_library_depends(list(staged.compiled_objects)),
+            *tools.shared_library_depends(list(staged.compiled_objects), target.arch),
             *spec.depends,
             *_SYSTEM_DEPENDS,
         )
@@ -52,7 +54,7 @@ def build_package(spec: PackageSpec, repo: Path, out_dir: Path, changelog: Path)
             package=spec.name,
             source=entry.source,
             version=entry.version,
-            architecture=_architecture(staged),
+            architecture=_architecture(staged, target),
             maintainer=entry.maintainer,
             section=spec.section,
             depends=depends,
@@ -86,7 +88,7 @@ def build_package(spec: PackageSpec, repo: Path, out_dir: Path, changelog: Path)
         _clamp_mtimes(root, entry.timestamp)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{spec.name}_{entry.version}_{fields.architecture}.deb"
-        for stale in out_dir.glob(f"{spec.name}_*.deb"):
+        for stale in out_dir.glob(f"{spec.name}_*_{fields.architecture}.deb"):
             stale.unlink()
         tools.build_deb(root, target)
         shutil.rmtree(root)

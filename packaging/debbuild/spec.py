@@ -47,6 +47,8 @@ class PackageSpec:
     systemd: SystemdPart
     depends: tuple[str, ...] = ()
     recommends: tuple[str, ...] = ()
+    # Debian architectures built by default; empty: the build machine's only.
+    architectures: tuple[str, ...] = ()
     docs: tuple[str, ...] = ()
     files: tuple[StagedFile, ...] = field(default_factory=tuple)
 
@@ -99,6 +101,7 @@ def load_spec(path: Path) -> PackageSpec:
         description=_text(package, "description", path),
         depends=_strings(package, "depends", path),
         recommends=_strings(package, "recommends", path),
+        architectures=_strings(package, "architectures", path),
         docs=_strings(package, "docs", path),
         python=PythonPart(
             dir=_text(python, "dir", path),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata as metadata
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from debbuild import copyright, scripts, tools, vendor
+from debbuild import arch, copyright, scripts, tools, vendor, wheels
 from debbuild.errors import MissingInput
 from debbuild.spec import PackageSpec
 
@@ -82,8 +83,32 @@ def _gzip(source: Path, root: Path, dest: str) -> None:
         out.write(source.read_bytes())
 
 
-def stage_package(spec: PackageSpec, repo: Path, root: Path, changelog: Path) -> StagedPackage:
-    """Fill ``root`` with everything ``spec`` installs; DEBIAN/ is left to the caller."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The architecture a package is built for, and where its foreign wheels are."""
+
+    arch: arch.Architecture
+    wheelhouse: Path
+
+    @property
+    def native(self) -> bool:
+        return self.arch.name == tools.host_architecture()
+
+
+def _vendor(dist: metadata.Distribution, directory: Path, target: Target) -> None:
+    # The venv's files are the build machine's; compiled code for another architecture comes
+    # from that architecture's wheel of the same version.
+    if target.native or not wheels.has_compiled_code(dist):
+        vendor.copy_installed_files(dist, directory)
+    else:
+        wheels.extract(wheels.find_wheel(dist, target.arch, target.wheelhouse), directory)
+
+
+def stage_package(
+    spec: PackageSpec, repo: Path, root: Path, changelog: Path, target: Target
+) -> StagedPackage:
+    """Fill ``root`` with everything ``spec`` installs for ``target``; DEBIAN/ is left to the
+    caller. ForeignCode when any file is machine code for another architecture."""
     python = spec.python
     libdir = root / python.dir.lstrip("/")
     libdir.mkdir(parents=True)
@@ -91,14 +116,9 @@ def stage_package(spec: PackageSpec, repo: Path, root: Path, changelog: Path) ->
         _copy_python_package(repo, name, libdir)
 
     resolution = vendor.resolve(python.requirements, python.debian)
-    vendored = tuple(
-        vendor.copy_distribution(dist, libdir / "vendor", python.vendor_reasons)
-        for dist in resolution.vendored
-    )
-    compiled = tuple(
-        sorted(p for p in (libdir / "vendor").rglob("*") if p.is_file() and vendor.is_compiled(p))
-    )
-    tools.strip(compiled)
+    for dist in resolution.vendored:
+        _vendor(dist, libdir / "vendor", target)
+    vendored = tuple(vendor.vendored_dist(d, python.vendor_reasons) for d in resolution.vendored)
 
     points = scripts.check_scripts(
         python.scripts, python.packages, scripts.entry_points(repo / "pyproject.toml")
@@ -128,6 +148,12 @@ def stage_package(spec: PackageSpec, repo: Path, root: Path, changelog: Path) ->
     _gzip(changelog, root, f"{docdir}/changelog.gz")
     _write(root, f"{docdir}/copyright", copyright.copyright_text(spec, vendored))
 
+    # Before strip: another architecture's file gets the clear error, not strip's.
+    arch.check_only(root, target.arch)
+    compiled = tuple(
+        sorted(p for p in (libdir / "vendor").rglob("*") if p.is_file() and vendor.is_compiled(p))
+    )
+    tools.strip(compiled, target.arch, native=target.native)
     _normalise_modes(root)
     return StagedPackage(
         root=root,

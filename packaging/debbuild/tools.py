@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from debbuild.arch import Architecture
 from debbuild.errors import MissingInput, ToolFailed
 
 
-def run(args: list[str], cwd: Path | None = None) -> str:
+def run(
+    args: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    provider: str = "dpkg-dev",
+) -> str:
+    """Run a tool; ``provider`` is the Debian package that installs it."""
     if shutil.which(args[0]) is None:
-        raise MissingInput(f"{args[0]} is not installed: run 'make setup' (installs dpkg-dev)")
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+        raise MissingInput(f"{args[0]} is not installed: run 'make setup' (installs {provider})")
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()
         raise ToolFailed(f"{' '.join(args[:2])} failed (exit {result.returncode}): {output}")
@@ -44,12 +53,18 @@ def parse_changelog(path: Path) -> ChangelogEntry:
     )
 
 
+@functools.cache
 def host_architecture() -> str:
     return run(["dpkg", "--print-architecture"]).strip()
 
 
-def shared_library_depends(objects: list[Path]) -> tuple[str, ...]:
-    """Depends for the shared libraries that ``objects`` link against (dpkg-shlibdeps)."""
+def shared_library_depends(objects: list[Path], arch: Architecture) -> tuple[str, ...]:
+    """Depends for the shared libraries that ``objects`` link against (dpkg-shlibdeps).
+
+    For another architecture than the build machine's, dpkg-shlibdeps reads that
+    architecture's libraries and symbols files (libc6:<arch>, libgcc-s1:<arch>, installed by
+    scripts/system-deps.sh through dpkg's multiarch support), as a Debian cross build does.
+    """
     if not objects:
         return ()
     with tempfile.TemporaryDirectory(prefix="shlibdeps-") as scratch:
@@ -60,16 +75,21 @@ def shared_library_depends(objects: list[Path]) -> tuple[str, ...]:
             "Source: stub\n\nPackage: stub\nArchitecture: any\n", encoding="utf-8"
         )
         args = ["dpkg-shlibdeps", "-O", "--warnings=0", *(f"-e{o}" for o in objects)]
-        output = run(args, cwd=Path(scratch))
+        env = {**os.environ, "DEB_HOST_ARCH": arch.name}
+        provider = f"dpkg-dev, libc6:{arch.name} and libgcc-s1:{arch.name}"
+        output = run(args, cwd=Path(scratch), env=env, provider=provider)
     _, _, value = output.strip().partition("shlibs:Depends=")
     return tuple(d.strip() for d in value.split(",") if d.strip())
 
 
-def strip(objects: tuple[Path, ...]) -> None:
-    """Strip debugging symbols from shared objects, with dh_strip's options."""
+def strip(objects: tuple[Path, ...], arch: Architecture, *, native: bool) -> None:
+    """Strip debugging symbols from shared objects, with dh_strip's options; the build
+    machine's strip reads only its own architecture, another one needs its cross binutils."""
     if objects:
-        args = ["strip", "--remove-section=.comment", "--remove-section=.note"]
-        run([*args, "--strip-unneeded", *map(str, objects)])
+        tool = "strip" if native else f"{arch.triplet}-strip"
+        provider = "binutils" if native else f"binutils-{arch.triplet}"
+        args = [tool, "--remove-section=.comment", "--remove-section=.note"]
+        run([*args, "--strip-unneeded", *map(str, objects)], provider=provider)
 
 
 def build_deb(stage: Path, out: Path) -> None:

@@ -59,13 +59,26 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
     return names
 
 
-def _top_level_modules(dist: metadata.Distribution) -> set[str]:
+def top_level_modules(dist: metadata.Distribution) -> set[str]:
+    """The import names ``dist`` provides: the launcher names its Debian package by them.
+
+    Debian's own metadata (egg-info written by dh_python3) has top_level.txt but no file
+    list, so top_level.txt comes first and the installed-file list is the fallback.
+    """
+    listed = (dist.read_text("top_level.txt") or "").split()
+    if listed:
+        return set(listed)
     names = set()
     for entry in dist.files or []:
         first = Path(str(entry)).parts[0]
         if first == ".." or first.endswith((".dist-info", ".data")) or first == "__pycache__":
             continue
         names.add(first.split(".")[0])
+    if not names:
+        raise MissingInput(
+            f"cannot tell which modules {dist.metadata['Name']} provides: its metadata has "
+            "neither top_level.txt nor a file list; reinstall it in the build environment"
+        )
     return names
 
 
@@ -81,7 +94,7 @@ def resolve(requirements: tuple[str, ...], debian: dict[str, str]) -> Resolution
         if name in debian_by_name:
             if debian_by_name[name] not in depends:
                 depends.append(debian_by_name[name])
-                for module in _top_level_modules(_distribution(name)):
+                for module in top_level_modules(_distribution(name)):
                     modules[module] = debian_by_name[name]
             continue
         if name in vendored:
@@ -116,9 +129,7 @@ def _license(dist: metadata.Distribution) -> str:
     return text.splitlines()[0][:80] if text else "see its dist-info directory"
 
 
-def copy_distribution(
-    dist: metadata.Distribution, target: Path, reasons: dict[str, str]
-) -> VendoredDist:
+def copy_installed_files(dist: metadata.Distribution, target: Path) -> None:
     """Copy the installed files of ``dist`` (no bytecode, no scripts) under ``target``."""
     for entry in dist.files or []:
         relative = Path(str(entry))
@@ -132,6 +143,10 @@ def copy_distribution(
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
+
+
+def vendored_dist(dist: metadata.Distribution, reasons: dict[str, str]) -> VendoredDist:
+    """What the copyright file says about a vendored ``dist``: version, license, why."""
     name = normalize(dist.metadata["Name"])
     reason = reasons.get(name) or reasons.get(dist.metadata["Name"]) or ""
     if not reason:

@@ -167,7 +167,8 @@ class Ledger:
         with stack.db() as db:
             paid = db.execute("SELECT id, payment_id FROM bills WHERE status = 'paid'").fetchall()
             done = db.execute(
-                "SELECT id, bill_id FROM payments WHERE status = 'succeeded' ORDER BY id"
+                "SELECT id, bill_id FROM payments"
+                " WHERE status IN ('succeeded', 'credited') ORDER BY id"
             ).fetchall()
         return cls(frozenset((b, p) for b, p in paid), tuple((p, b) for p, b in done))
 

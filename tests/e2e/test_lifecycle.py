@@ -15,7 +15,8 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def _pids(where: dict) -> list[int]:
-    return [where[name]["pid"] for name in ("gateway", "cable", "daemon")]
+    names = ("gateway", "utility", "dispatcher", "cable", "daemon")
+    return [where[name]["pid"] for name in names]
 
 
 def _gone(pid: int) -> bool:

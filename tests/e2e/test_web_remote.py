@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -65,3 +66,27 @@ def test_page_shows_the_screen_and_ok_moves_the_app(
     WebDriverWait(browser, 20).until(
         lambda _d: browser.find_element(By.ID, "status").get_attribute("data-screen") == "bills"
     )
+
+
+def test_utility_panel_shows_and_sets_the_simulators_faults(
+    stack: RunningStack, browser: webdriver.Chrome
+) -> None:
+    utility = stack.where["utility"]["url"]
+
+    def faults() -> dict[str, object]:
+        return requests.get(utility + "/control/state", timeout=10).json()["faults"]
+
+    browser.get(stack.url + "/")
+    state = browser.find_element(By.ID, "utility-state")
+    WebDriverWait(browser, 20).until(lambda _d: "written off:" in state.text)
+    try:
+        browser.find_element(By.CSS_SELECTOR, "button[data-fault*='down']").click()
+        wait_until(
+            lambda: faults() == {"down": True}, 15, "Down from the page to reach the utility"
+        )
+        WebDriverWait(browser, 20).until(lambda _d: '"down":true' in state.text)
+        browser.find_element(By.ID, "utility-clear").click()
+        wait_until(lambda: faults() == {}, 15, "Clear faults from the page to reach the utility")
+        WebDriverWait(browser, 20).until(lambda _d: "faults: none" in state.text)
+    finally:
+        requests.delete(utility + "/control/faults", timeout=10)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway import staff
 from gateway.bills_import import BillRow, import_rows
 from gateway.context import GatewayContext
+from gateway.funding.wallet import credit_wallet
 from gateway.registry import create_household
 from protocol import pki
 from protocol.display import canonical_text, display_hash
@@ -214,8 +215,9 @@ class GatewayUnderTest:
         )
         return number
 
-    def bills(self, household_no: str, months: int = 3) -> list[str]:
-        """Import bills for a fresh account, bind it to the household; returns the bill ids."""
+    def bills(self, household_no: str, months: int = 3, fund: bool = True) -> list[str]:
+        """Import bills for a fresh account, bind it to the household and (``fund``) put their
+        total in its wallet; returns the bill ids."""
         from sqlalchemy import select
 
         from gateway.db.models import Bill, Household, UtilityAccount
@@ -230,6 +232,9 @@ class GatewayUnderTest:
             )
             household = s.scalar(select(Household).where(Household.household_no == household_no))
             account.household_id, account.bound_at = household.id, 1
+            if fund:  # enough in the wallet to pay every bill imported here
+                total = sum(row.amount_fen for row in rows)
+                credit_wallet(s, "test", household_no, total, "CNY", f"fund-{account_no}", "shop")
             return list(
                 s.scalars(
                     select(Bill.id).where(Bill.account_id == account.id).order_by(Bill.period)

@@ -41,14 +41,31 @@ def package_dir() -> Iterator[Path]:
         yield out
 
 
+def host_architecture() -> str:
+    return subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def built_deb(package_dir: Path, name: str, arch: str) -> Path:
+    """The one ``name`` package built for ``arch`` (or for all architectures)."""
+    matches = [
+        p for p in sorted(package_dir.glob(f"{name}_*.deb")) if p.stem.endswith((arch, "_all"))
+    ]
+    assert len(matches) == 1, f"expected one {arch} {name} package in {package_dir}: {matches}"
+    return matches[0]
+
+
 @pytest.fixture(scope="session")
 def debs(package_dir: Path) -> dict[str, Path]:
-    found = {}
-    for name in PACKAGES:
-        matches = sorted(package_dir.glob(f"{name}_*.deb"))
-        assert len(matches) == 1, f"expected one {name} package in {package_dir}: {matches}"
-        found[name] = matches[0]
-    return found
+    """Each package as built for this machine."""
+    return {name: built_deb(package_dir, name, host_architecture()) for name in PACKAGES}
+
+
+@pytest.fixture(scope="session")
+def arm64_box_deb(package_dir: Path) -> Path:
+    """tvpay-box for the set-top boxes' arm64 CPUs, built on this machine."""
+    return built_deb(package_dir, "tvpay-box", "arm64")
 
 
 def _extract(deb: Path, prefix: str) -> Iterator[Path]:

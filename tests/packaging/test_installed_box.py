@@ -41,8 +41,14 @@ def _daemon_env(emulator_path: Path, notify_path: Path | None = None) -> dict[st
     return env
 
 
-def _wait_ready(notify: socket.socket, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def wait_ready(
+    notify: socket.socket,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:
+    """Until the daemon sends READY=1 on ``notify`` (as to systemd), or exits."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         notify.settimeout(min(0.5, max(0.01, deadline - time.monotonic())))
         try:
@@ -89,7 +95,7 @@ def installed_daemon(
             cmd, env=_daemon_env(emulator_path, notify_path), stdout=log, stderr=log
         )
     try:
-        _wait_ready(notify, process, log_path)
+        wait_ready(notify, process, log_path)
         yield InstalledDaemon(process, socket_path, log_path)
     finally:
         process.terminate()

@@ -30,6 +30,7 @@ SERVICE_ACCOUNT_NO = "7700123456"  # bound by the service-level tests
 SPOUSE_ACCOUNT_NO = "6600123456"  # held by a spouse: bound by the bill's bind code
 SPOUSE_BIND_CODE = "520131"
 JOURNAL_ACCOUNT_NO = "5500123456"  # bound by the journal damage tests
+BANK_CARD_TOKEN = "world-card"  # a card at the bank simulator; its mandate is bound by a test
 
 
 def extra_bills(holder_name: str) -> list[dict[str, Any]]:
@@ -77,6 +78,7 @@ class World:
     other_serial: str
 
     extra_account_no: str = EXTRA_ACCOUNT_NO
+    bank_url: str = ""  # the bank simulator the gateway debits mandates at
 
     def staff(self, *args: str, stdin: str = "") -> dict[str, Any]:
         """Run the staff tool against this world (``--json``); its JSON answer."""
@@ -119,6 +121,45 @@ class World:
         )
         return answer["puk"]
 
+    def gateway_tool(self, *args: str) -> str:
+        """Run ``tvpay-gateway`` on this world's gateway state (as its operator would); stdout."""
+        return _run(
+            str(BIN / "tvpay-gateway"),
+            "--state-dir",
+            str(self.gateway_state),
+            *args,
+            env={"TVPAY_GATEWAY_BANK_URL": self.bank_url},
+        )
+
+    def start_utility(self, directory: Path) -> str:
+        """The utility simulator as its own process, every biller's write-offs sent to it; its
+        URL. Stopped with the world."""
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emulator.utility",
+                "serve",
+                "--state-dir",
+                str(directory),
+                "--listen",
+                "127.0.0.1:0",
+                "--gateway",
+                self.gateway_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.processes["utility"] = proc
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until it listens (or dies: empty line)
+        if "listening on" not in line:
+            raise RuntimeError(f"utility simulator did not start: {line!r}")
+        url = line.strip().rsplit(" ", 1)[-1]
+        self.gateway_tool("billers", "notify-url", url, "--all")
+        return url
+
     def daemon_sees(self, serials: set[str]) -> None:
         """Wait until the daemon has exactly ``serials`` plugged in."""
         from dongle.client import DaemonClient
@@ -150,11 +191,45 @@ def _wait_for(predicate: Any, what: str, timeout: float = START_TIMEOUT) -> None
         time.sleep(0.02)
 
 
-def start_gateway(state: Path, *serve_args: str) -> tuple[subprocess.Popen[str], str]:
+def start_gateway(
+    state: Path, *serve_args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """``tvpay-gateway serve`` on a free port (``serve_args``: e.g. its TLS files)."""
     gw = [str(BIN / "tvpay-gateway"), "--state-dir", str(state)]
     proc = subprocess.Popen(
         [*gw, "serve", "--host", "127.0.0.1", "--port", "0", *serve_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until it listens (or dies: empty line)
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError(f"gateway did not start: {line!r}")
+    return proc, line.strip().rsplit(" ", 1)[-1]
+
+
+def start_bank(directory: Path) -> tuple[subprocess.Popen[str], str]:
+    """The bank simulator (its own process) with one card account, ``BANK_CARD_TOKEN``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    seed = directory / "seed.json"
+    card = {"bank_token": BANK_CARD_TOKEN, "balance_fen": 10_000_000, "currency": "CNY"}
+    seed.write_text(json.dumps({"accounts": [card]}))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulator.bank",
+            "serve",
+            "--state-dir",
+            str(directory),
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            str(seed),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -163,7 +238,7 @@ def start_gateway(state: Path, *serve_args: str) -> tuple[subprocess.Popen[str],
     line = proc.stdout.readline()  # blocks until it listens (or dies: empty line)
     if "listening on" not in line:
         proc.kill()
-        raise RuntimeError(f"gateway did not start: {line!r}")
+        raise RuntimeError(f"bank simulator did not start: {line!r}")
     return proc, line.strip().rsplit(" ", 1)[-1]
 
 
@@ -199,8 +274,23 @@ def running_world(tmp: Path) -> Iterator[World]:
         )
         token = _run(*gw, "staff", "add", "tester").strip().split()[-1]
         bills = tmp / "extra-bills.json"
-        bills.write_text(json.dumps(extra_bills(household["name"]), ensure_ascii=False))
+        extra = extra_bills(household["name"])
+        bills.write_text(json.dumps(extra, ensure_ascii=False))
         _run(*gw, "bills", "import", str(bills), "--format", "json")
+        # The household pays the extra bills from its wallet, as it would after a top-up.
+        total = str(sum(bill["amount_fen"] for bill in extra))
+        number = household["household_no"]
+        _run(
+            *gw,
+            "wallet",
+            "credit",
+            "--household",
+            number,
+            "--amount-fen",
+            total,
+            "--reference",
+            "world-extra-bills",
+        )
         processes: dict[str, subprocess.Popen[str]] = {}
 
         def stop_all() -> None:
@@ -213,7 +303,8 @@ def running_world(tmp: Path) -> Iterator[World]:
                     proc.kill()
 
         stack.callback(stop_all)
-        processes["gateway"], url = start_gateway(state)
+        processes["bank"], bank_url = start_bank(tmp / "bank")
+        processes["gateway"], url = start_gateway(state, env={"TVPAY_GATEWAY_BANK_URL": bank_url})
         socket = tmp / "dongled.sock"
         processes["daemon"] = start_daemon(socket, cable)
         serial, other_serial = cable.serials
@@ -230,6 +321,7 @@ def running_world(tmp: Path) -> Iterator[World]:
             staff_token=token,
             other_household=other,
             other_serial=other_serial,
+            bank_url=bank_url,
         )
         world.puk = world.provision(serial, household["household_no"])
         world.provision(other_serial, other["household_no"])

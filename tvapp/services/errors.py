@@ -12,7 +12,14 @@ class GatewayError(ServiceError):
 
 
 class GatewayUnavailable(GatewayError):
-    """The gateway cannot be reached (network down, timeout, 5xx): retry later."""
+    """The gateway cannot be reached (network down, timeout, 5xx): retry later.
+
+    ``code`` is the gateway's own error code when it answered 5xx with one (e.g. the utility
+    behind it did not answer), else ""."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class MalformedAnswer(GatewayError):

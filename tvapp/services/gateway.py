@@ -29,8 +29,11 @@ from tvapp.services.records import (
     Account,
     Bill,
     CreatedPayment,
+    CreditingAnswer,
+    FundingSource,
     Household,
     PaymentRecord,
+    Processing,
     Receipt,
     Usage,
 )
@@ -110,8 +113,10 @@ class Gateway:
                 f"the payment gateway cannot be reached ({type(exc).__name__})"
             ) from None
         if response.status_code >= 500:
+            code, _message = _error(response)
             raise GatewayUnavailable(
-                f"the payment gateway is unavailable (HTTP {response.status_code})"
+                f"the payment gateway is unavailable (HTTP {response.status_code})",
+                code if code != "unexpected" else "",
             )
         if response.status_code == 204:
             return None
@@ -120,11 +125,7 @@ class Gateway:
         except ValueError:
             raise GatewayUnavailable("the payment gateway sent a non-JSON answer") from None
         if response.status_code >= 400:
-            error = data.get("error") if isinstance(data, dict) else None
-            code = error.get("code") if isinstance(error, dict) else None
-            message = error.get("message") if isinstance(error, dict) else None
-            if not isinstance(code, str) or not isinstance(message, str):
-                code, message = "unexpected", f"the gateway refused (HTTP {response.status_code})"
+            code, message = _error(response)
             kind = (
                 SessionExpired
                 if response.status_code == 401 and code == "unauthenticated"
@@ -205,23 +206,55 @@ class Gateway:
     # -- payments --------------------------------------------------------------------------
 
     def create_payment(
-        self, idempotency_key: str, bill_id: str, amount_fen: int, currency: str
+        self,
+        idempotency_key: str,
+        bill_id: str,
+        amount_fen: int,
+        currency: str,
+        funding_source: str | None = None,
     ) -> CreatedPayment:
+        """``funding_source`` None: the household's default way to pay."""
+        body: dict[str, Any] = {"bill_id": bill_id, "amount_fen": amount_fen, "currency": currency}
+        if funding_source is not None:
+            body["funding_source"] = funding_source
         data = self._call(
-            "POST",
-            "/payments",
-            body={"bill_id": bill_id, "amount_fen": amount_fen, "currency": currency},
-            headers={"Idempotency-Key": idempotency_key},
+            "POST", "/payments", body=body, headers={"Idempotency-Key": idempotency_key}
         )
         return CreatedPayment.from_json(data)
 
-    def authorize(self, payment_id: str, authorization: dict[str, Any]) -> Receipt:
-        """Submit a signed authorization; safe to repeat (the gateway replays the receipt)."""
+    def authorize(self, payment_id: str, authorization: dict[str, Any]) -> Receipt | Processing:
+        """Submit a signed authorization; safe to repeat (the gateway replays the receipt, or
+        answers ``Processing`` again while the bank has not answered a card payment)."""
         data = self._call(
             "POST", f"/payments/{_segment(payment_id)}/authorize", body=authorization, auth=False
         )
+        if isinstance(data, dict) and data.get("status") == "processing":
+            return Processing.from_json(data)
         receipt = data.get("receipt") if isinstance(data, dict) else None
         return Receipt.from_json(receipt)
+
+    def funding_sources(self) -> list[FundingSource]:
+        data = self._call("GET", "/funding-sources")
+        return [FundingSource.from_json(f) for f in _list(data, "funding_sources")]
+
+    def crediting_check(self, payment_id: str) -> CreditingAnswer:
+        """查询到账: the gateway asks the utility now whether it credited the payment."""
+        path = f"/payments/{_segment(payment_id)}/crediting-check"
+        return CreditingAnswer.from_json(self._call("POST", path))
+
+
+def _error(response: requests.Response) -> tuple[str, str]:
+    """The documented error's (code, message), or ("unexpected", a generic message)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(code, str) or not isinstance(message, str):
+        return "unexpected", f"the gateway refused (HTTP {response.status_code})"
+    return code, message
 
 
 def _list(data: Any, key: str) -> list:

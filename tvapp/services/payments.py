@@ -8,6 +8,11 @@
                          authorize (with the text) -> journal succeeded (receipt)
     resubmit()           every signed-but-unconfirmed payment is sent again
 
+A card (bank mandate) payment may be answered 202 ``processing``: the gateway has the signed
+authorization and waits for the bank. The journal keeps the entry signed, and resubmission sends
+the same authorization again; that is safe (the gateway answers where the payment stands) and is
+how the box learns the outcome: the receipt, or the bank's refusal (nothing taken).
+
 A journaled signature is never asked for again: ``pay`` of a signed entry only resubmits, and a
 retry after a lost signature reuses the same payment id, which the dongle answers with the same
 signature (docs/protocol.md §4.4). One payment operation runs at a time.
@@ -27,7 +32,7 @@ from protocol.errors import DongleConflict
 from tvapp.journal import Journal, JournalEntry
 from tvapp.services.dongle import DongleService
 from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
-from tvapp.services.records import Bill, Receipt
+from tvapp.services.records import Bill, Processing, Receipt
 from tvapp.services.session import DeviceSession
 from tvapp.services.sign_check import DetailsMismatch, check_sign_fields
 
@@ -58,6 +63,16 @@ class PaymentPending(ServiceError):
         )
 
 
+class PaymentProcessing(ServiceError):
+    """Signed and accepted; the bank has not answered yet. Kept journaled and asked again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment is being processed by the bank; the money may take a moment, the "
+            "payment history shows when it is done"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedPayment:
     local_id: str
@@ -83,22 +98,29 @@ class Payments:
         self.dongle = dongle
         self.journal = journal
         self._lock = threading.Lock()
+        # The way to pay each payment was created with (local id -> funding source id), when
+        # the household chose one: a payment created for another way is started afresh.
+        self._sources: dict[str, str] = {}
 
-    def prepare(self, bill: Bill) -> PreparedPayment:
+    def prepare(self, bill: Bill, funding_source: str | None = None) -> PreparedPayment:
+        """``funding_source`` None: the household's default way to pay."""
         with self._lock:
             entry = self.journal.open_for_bill(bill.bill_id)
-            if (
-                entry is not None
-                and entry.state != "signed"
-                and (_expired(entry) or entry.amount_fen != bill.amount_fen)
-            ):
-                # Nothing reached the gateway with a signature: no money moved, start afresh.
-                self.journal.record_abandoned(entry.local_id, "expired before it was signed")
-                entry = None
+            if entry is not None and entry.state != "signed":
+                stale = _expired(entry) or entry.amount_fen != bill.amount_fen
+                other_way = (
+                    funding_source is not None
+                    and self._sources.get(entry.local_id) != funding_source
+                )
+                if stale or other_way:
+                    # Nothing reached the gateway with a signature: no money moved, start afresh.
+                    reason = "expired before it was signed" if stale else "the way to pay changed"
+                    self.journal.record_abandoned(entry.local_id, reason)
+                    entry = None
             if entry is None:
                 entry = self.journal.begin(bill.bill_id, bill.amount_fen, bill.currency)
             if entry.state == "intent":
-                entry = self._create(entry)
+                entry = self._create(entry, funding_source)
             if entry.state != "signed":
                 self._check_fields(entry, bill)
             assert entry.payment_id is not None
@@ -110,16 +132,23 @@ class Payments:
             )
             return PreparedPayment(entry.local_id, entry.payment_id, bill, entry.state != "signed")
 
-    def _create(self, entry: JournalEntry) -> JournalEntry:
+    def _create(self, entry: JournalEntry, funding_source: str | None) -> JournalEntry:
         try:
             created = self.session.call(
                 lambda gw: gw.create_payment(
-                    entry.idempotency_key, entry.bill_id, entry.amount_fen, entry.currency
+                    entry.idempotency_key,
+                    entry.bill_id,
+                    entry.amount_fen,
+                    entry.currency,
+                    funding_source,
                 )
             )
         except GatewayRefused as exc:
+            # Refused before any PIN (e.g. the wallet holds too little): the entry is closed.
             self.journal.record_refused(entry.local_id, exc.message)
             raise PaymentRefused(exc.code, exc.message) from None
+        if funding_source is not None:
+            self._sources[entry.local_id] = funding_source
         return self.journal.record_created(
             entry.local_id, created.payment_id, created.sign_fields, created.expires_at
         )
@@ -213,7 +242,7 @@ class Payments:
                     receipts.append(self._submit(entry, lambda _step: None))
                 except PaymentPending:
                     break
-                except PaymentRefused:
+                except (PaymentRefused, PaymentProcessing):
                     continue
         return receipts
 
@@ -221,7 +250,7 @@ class Payments:
         assert entry.payment_id is not None and entry.authorization is not None
         on_step(STEP_SENDING)
         try:
-            receipt = self.session.gateway.authorize(entry.payment_id, entry.authorization)
+            answer = self.session.gateway.authorize(entry.payment_id, entry.authorization)
         except GatewayUnavailable:
             log.info("event=payment_pending local_id=%s", entry.local_id)
             raise PaymentPending() from None
@@ -230,7 +259,12 @@ class Payments:
                 self.journal.record_refused(entry.local_id, exc.message)
                 log.info("event=payment_refused local_id=%s code=%s", entry.local_id, exc.code)
                 raise PaymentRefused(exc.code, exc.message) from None
-            receipt = self._receipt_of_succeeded(entry)
+            answer = self._receipt_of_succeeded(entry)
+        if isinstance(answer, Processing):
+            # The entry stays signed: resubmission asks again and learns the bank's answer.
+            log.info("event=payment_processing local_id=%s", entry.local_id)
+            raise PaymentProcessing()
+        receipt = answer
         on_step(STEP_CONFIRMING)
         if receipt.payment_id != entry.payment_id or receipt.amount_fen != entry.amount_fen:
             # Keep the signature journaled: a receipt for something else confirms nothing.

@@ -14,6 +14,7 @@ from tvapp.services.errors import MalformedAnswer
 # The receipt QR forms the gateway has issued (TVPAYR1 before receipts repeated display_hash).
 RECEIPT_QR_PREFIXES = ("TVPAYR1.", "TVPAYR2.")
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CARD = re.compile(r"[0-9]{0,6}\*{4,9}[0-9]{4}")  # as the gateway masks a card
 
 
 def _get(data: Any, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
@@ -188,6 +189,10 @@ class PaymentRecord:
     currency: str
     created_at: str
     receipt: Receipt | None
+    # Filled as the money moves (docs/money.md): the utility's reference once it credited the
+    # bill, and why the money went back when it was refunded.
+    utility_ref: str | None = None
+    refund_reason: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> PaymentRecord:
@@ -202,6 +207,74 @@ class PaymentRecord:
             currency=_get(data, "currency", str),
             created_at=_get(data, "created_at", str),
             receipt=Receipt.from_json(receipt) if receipt is not None else None,
+            utility_ref=_get(data, "utility_ref", str, optional=True),
+            refund_reason=_get(data, "refund_reason", str, optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Processing:
+    """Authorize's 202: signed and accepted, the bank has not answered yet."""
+
+    payment_id: str
+
+    @classmethod
+    def from_json(cls, data: Any) -> Processing:
+        if _get(data, "status", str) != "processing":
+            raise MalformedAnswer("payment status")
+        return cls(_get(data, "payment_id", str))
+
+
+@dataclass(frozen=True, slots=True)
+class FundingSource:
+    """A way the household pays: its wallet (with the balance) or a bank card mandate."""
+
+    source_id: str
+    kind: str  # wallet | mandate
+    is_default: bool
+    balance_fen: int | None  # wallets
+    currency: str | None  # wallets
+    card_masked: str  # mandates: the card as the bank masked it; "" for wallets
+
+    @classmethod
+    def from_json(cls, data: Any) -> FundingSource:
+        kind = _get(data, "kind", str)
+        if kind == "wallet":
+            balance = _get(data, "balance_fen", int)
+            if balance < 0:
+                raise MalformedAnswer("negative wallet balance")
+            currency, card = _get(data, "currency", str), ""
+        elif kind == "mandate":
+            balance, currency = None, None
+            card = _get(_get(data, "mandate", dict), "card_masked", str)
+            if not _CARD.fullmatch(card):
+                raise MalformedAnswer("card number")
+        else:
+            raise MalformedAnswer("funding source kind")
+        return cls(
+            _get(data, "id", str), kind, _get(data, "is_default", bool), balance, currency, card
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreditingAnswer:
+    """What the utility said when asked just now (查询到账), and the payment after it."""
+
+    utility_says: str  # credited | not_yet | rejected
+    utility_ref: str | None
+    reason: str | None
+    payment: PaymentRecord
+
+    @classmethod
+    def from_json(cls, data: Any) -> CreditingAnswer:
+        says = _get(data, "utility_says", str)
+        if says not in ("credited", "not_yet", "rejected"):
+            raise MalformedAnswer("utility_says")
+        return cls(
+            says,
+            _get(data, "utility_ref", str, optional=True),
+            _get(data, "reason", str, optional=True),
+            PaymentRecord.from_json(_get(data, "payment", dict)),
         )
 
 

@@ -86,6 +86,7 @@ class TvPayApp(App):
         self.bills_vm = viewmodels.BillsVM()
         self.pay_vm = viewmodels.PayVM()
         self.history_vm = viewmodels.HistoryVM()
+        self.crediting_vm = viewmodels.CreditingVM()
         self.settings_vm = viewmodels.SettingsVM()
         self.state_vm = viewmodels.StateVM()
         self.journal_vm = JournalNoticeVM()

@@ -36,9 +36,27 @@ from tvapp.i18n import check_language
 from tvapp.journal import BillAlreadyInProgress, PayingPaused
 from tvapp.services.container import Services
 from tvapp.services.dongle import DeviceUnverified
-from tvapp.services.errors import GatewayRefused, GatewayUnavailable, ServiceError
-from tvapp.services.payments import PaymentPending, PaymentRefused, PreparedPayment
-from tvapp.services.records import Account, Bill, PaymentRecord, Receipt, Usage
+from tvapp.services.errors import (
+    GatewayRefused,
+    GatewayUnavailable,
+    MalformedAnswer,
+    ServiceError,
+)
+from tvapp.services.payments import (
+    PaymentPending,
+    PaymentProcessing,
+    PaymentRefused,
+    PreparedPayment,
+)
+from tvapp.services.records import (
+    Account,
+    Bill,
+    CreditingAnswer,
+    FundingSource,
+    PaymentRecord,
+    Receipt,
+    Usage,
+)
 from tvapp.services.sign_check import DetailsMismatch
 from tvapp.ui.confirmation import Confirmation, confirmation_for
 from tvapp.ui.labels import UTILITY_ORDER
@@ -69,6 +87,12 @@ BIND_MESSAGES = {
 # Refusals whose message carries what to do next (tries left, when to retry): shown with it.
 BIND_TELLS = frozenset(("bind_code_mismatch", "too_many_attempts"))
 BIND_FALLBACK = "The account could not be bound:"
+# Refusals of a new payment, before the PIN, that changing the way to pay can cure.
+FUNDING_REFUSALS = frozenset(("insufficient_funds", "mandate_limit_exceeded"))
+# States in which money was taken: only those have a crediting to ask the utility about.
+MONEY_TAKEN = frozenset(("succeeded", "credited", "refunded"))
+# The gateway's 5xx codes of 查询到账 that say the utility, not the gateway, is out of reach.
+CREDITING_UNAVAILABLE = frozenset(("utility_unreachable", "utility_not_connected"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +103,7 @@ class StartResult:
     state: str
     accounts: list[Account]
     confirmed: list[Receipt]  # journaled payments the gateway confirmed on the way
+    funding: list[FundingSource]  # the household's ways to pay; [] when not known
 
 
 class Controller:
@@ -89,11 +114,14 @@ class Controller:
         self._stack: list[str] = []
         self._accounts: dict[str, Account] = {}
         self._bills: dict[str, Bill] = {}
-        self._history: dict[str, Receipt] = {}
+        self._history: dict[str, PaymentRecord] = {}
+        self._funding: list[FundingSource] = []
+        self._funding_source: FundingSource | None = None  # the way to pay on the confirm screen
         self._pin = ""
         self._bind_code = ""
         self._prepared: PreparedPayment | None = None
         self._shown: Confirmation | None = None  # what the confirm screen draws and signs
+        self._shown_bill: Bill | None = None
         self._flow = 0  # bumped when the user leaves a payment to finish in the background
         self._paying: int | None = None  # the flow whose signing and sending runs now
         self.progress_delay = PROGRESS_DELAY
@@ -131,8 +159,23 @@ class Controller:
         confirmed = self._resubmit_job() if fresh_session else []
         accounts = session.call(lambda gw: gw.accounts())
         return StartResult(
-            household.name_masked, status.serial, status.firmware, status.state, accounts, confirmed
+            household.name_masked,
+            status.serial,
+            status.firmware,
+            status.state,
+            accounts,
+            confirmed,
+            self._funding_job(),
         )
+
+    def _funding_job(self) -> list[FundingSource]:
+        """The household's ways to pay; [] (paying with the gateway's default, no balance shown)
+        when the gateway cannot list them: paying must not depend on this list."""
+        try:
+            return self.services.session.call(lambda gw: gw.funding_sources())
+        except (GatewayRefused, MalformedAnswer) as exc:
+            log.warning("event=funding_sources_unknown error=%s", exc)
+            return []
 
     def _for_household(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
         """``handler``, unless the dongle went or changed while its job ran."""
@@ -161,8 +204,18 @@ class Controller:
         vm.dongle_serial, vm.dongle_firmware = result.serial, result.firmware
         vm.dongle = "blocked" if result.state == "pin_blocked" else "present"
         self._show_accounts(result.accounts)
+        self._show_funding(result.funding)
         self._count_pending()
         self._confirmed(result.confirmed)
+
+    def _show_funding(self, funding: list[FundingSource]) -> None:
+        self._funding = funding
+        wallet = next((f for f in funding if f.kind == "wallet"), None)
+        self.app.home_vm.wallet = _balance(wallet)
+        chosen = self._funding_source
+        if chosen is not None:  # the confirm screen shows the balance as it is now
+            fresh = next((f for f in funding if f.source_id == chosen.source_id), chosen)
+            self.app.pay_vm.funding_balance = _balance(fresh)
 
     def watch_dongle(self) -> None:
         """Follow plug/unplug events from the daemon (delivered on its thread)."""
@@ -211,11 +264,13 @@ class Controller:
         self._household += 1
         self.services.session.forget()
         self._accounts, self._bills, self._history = {}, {}, {}
+        self._funding, self._funding_source = [], None
         self._prepared = None
         vm = self.app.vm
         vm.household_name = vm.dongle_serial = vm.dongle_firmware = ""
         home = self.app.home_vm
-        home.accounts, home.banner, home.banner_count = [], "", 0
+        home.accounts, home.banner, home.banner_count, home.wallet = [], "", 0, ""
+        self.app.crediting_vm.payment_id = self.app.crediting_vm.state = ""
         self.app.history_vm.payments = []
 
     def start_resubmission(self, every: float) -> None:
@@ -234,6 +289,8 @@ class Controller:
                 self.app.vm.network = "ok"
                 self._confirmed(receipts)
                 self.refresh_home()
+                if self.app.sm.current == "history":  # a processing payment resolved
+                    self.open_history()
 
         def failed(exc: BaseException) -> None:
             self._resubmitting = False
@@ -337,6 +394,9 @@ class Controller:
         elif isinstance(exc, DonglePinBlocked):
             self.app.vm.dongle = "blocked"
             self._state("pin_blocked")
+        elif isinstance(exc, PaymentProcessing):
+            self._count_pending()
+            self._state("processing")
         elif isinstance(exc, PaymentPending):
             self.app.vm.network = "down"
             self._count_pending()
@@ -454,22 +514,44 @@ class Controller:
         bill = self._bills.get(bill_id)
         if bill is None or bill.status != "unpaid":
             return
+        default = next((f for f in self._funding if f.is_default), None)
+        self._pay_bill(bill, default or (self._funding[0] if self._funding else None))
+
+    def change_funding(self) -> None:
+        """The next way to pay (yellow, or the button): the bill is prepared again with it."""
+        prepared, chosen = self._prepared, self._funding_source
+        bill = prepared.bill if prepared is not None else self._shown_bill
+        if self.paying or len(self._funding) < 2 or bill is None or chosen is None:
+            return
+        ids = [f.source_id for f in self._funding]
+        at = ids.index(chosen.source_id) if chosen.source_id in ids else -1
+        self._pay_bill(bill, self._funding[(at + 1) % len(ids)])
+
+    def _pay_bill(self, bill: Bill, source: FundingSource | None) -> None:
         pay = self.app.pay_vm
-        shown = self._shown = confirmation_for(bill, tr._)
+        shown = self._shown = confirmation_for(bill, tr._, source)
         pay.title = shown.title
         pay.biller_label, pay.biller = shown.biller.label, shown.biller.value
         pay.account_label, pay.account = shown.account.label, shown.account.value
         pay.period_label, pay.period = shown.period.label, shown.period.value
         pay.amount_label, pay.amount = shown.amount.label, shown.amount.value
+        funding = shown.funding
+        pay.funding_label, pay.funding = (funding.label, funding.value) if funding else ("", "")
+        pay.funding_choices = len(self._funding)
+        pay.funding_balance = _balance(source)
+        pay.funding_problem = pay.funding_problem_detail = ""
         pay.pin_length, pay.tries_left, pay.step = 0, -1, "preparing"
         self._pin = ""
         self._prepared = None
+        self._shown_bill, self._funding_source = bill, source
         self._flow += 1
         flow = self._flow
-        self._retry = lambda: self.choose_bill(bill_id)
+        self._retry = lambda: self.choose_bill(bill.bill_id)
+        # With one way to pay the gateway's default is it: the payment is created as before.
+        source_id = source.source_id if source is not None and len(self._funding) > 1 else None
         self.show("progress")
         self.worker.run(
-            lambda: self.services.payments.prepare(bill),
+            lambda: self.services.payments.prepare(bill, source_id),
             lambda prepared: self._prepared_ready(flow, prepared),
             lambda exc: self._flow_failed(flow, exc),
         )
@@ -486,6 +568,8 @@ class Controller:
             self._run_payment("")  # already signed: only resending remains, no PIN needed
 
     def pin_digit(self, digit: str) -> None:
+        if self.app.pay_vm.funding_problem:
+            return  # no PIN to type: the way to pay must change first
         if len(self._pin) < 6 and digit.isdigit() and len(digit) == 1:
             self._pin += digit
             self.app.pay_vm.pin_length = len(self._pin)
@@ -560,8 +644,14 @@ class Controller:
         self._stack = ["home"]
         self.show("receipt")
 
-    def _show_receipt(self, receipt: Receipt) -> None:
+    def _show_receipt(self, receipt: Receipt, record: PaymentRecord | None = None) -> None:
+        """``record``: the payment as the gateway lists it now (from the history); a receipt
+        just issued is of money taken, not yet credited."""
         pay = self.app.pay_vm
+        pay.receipt_payment_id = receipt.payment_id
+        pay.receipt_status = record.status if record is not None else "succeeded"
+        pay.receipt_utility_ref = (record.utility_ref if record is not None else None) or ""
+        pay.receipt_refund_reason = (record.refund_reason if record is not None else None) or ""
         pay.receipt_amount = format_money(receipt.amount_fen, receipt.currency)
         pay.receipt_biller, pay.receipt_account = receipt.biller_name, receipt.account_no_masked
         pay.receipt_period = format_period(receipt.period)
@@ -582,8 +672,21 @@ class Controller:
             self.show("confirm")
         elif isinstance(exc, DonglePinTokenExpired):
             self.show("confirm")
+        elif isinstance(exc, PaymentRefused) and exc.code in FUNDING_REFUSALS:
+            self._funding_refused(exc)
         else:
             self._fail(exc)
+
+    def _funding_refused(self, exc: PaymentRefused) -> None:
+        """Refused before the PIN (the journal entry is closed): say why on the confirm screen,
+        where the household can choose another way to pay or leave."""
+        pay = self.app.pay_vm
+        pay.funding_problem = exc.code
+        # A card's limits are the bank's numbers: the gateway's sentence carries them.
+        pay.funding_problem_detail = exc.message if exc.code == "mandate_limit_exceeded" else ""
+        self.app.screen("confirm").focus.focused = None
+        self.show("confirm")
+        self.worker.run(self._funding_job, self._for_household(self._show_funding), _ignore)
 
     def leave_progress(self) -> None:
         """The way out after a long wait: the journal finishes the payment in the background."""
@@ -636,19 +739,12 @@ class Controller:
         else:
             self._network_ok()
         for record in records:
-            status = "pending" if record.payment_id in pending else record.status
-            if record.receipt is not None:
-                self._history[record.payment_id] = record.receipt
-            rows.append(
-                {
-                    "key": record.payment_id,
-                    "when": format_time(record.created_at),
-                    "title": record.biller_name,
-                    "period": format_period(record.period),
-                    "amount": format_money(record.amount_fen, record.currency),
-                    "status": status,
-                }
-            )
+            # Journaled and not yet seen by the gateway: waiting for the network. Once the
+            # gateway has it (e.g. processing at the bank), its state is the news.
+            journaled = record.payment_id in pending
+            waiting = journaled and record.status == "requires_authorization"
+            self._history[record.payment_id] = record
+            rows.append(_history_row(record, "pending" if waiting else record.status))
         shown = {r["key"] for r in rows}
         for entry in pending.values():
             if entry.payment_id not in shown:
@@ -661,16 +757,79 @@ class Controller:
                         "period": "",
                         "amount": format_money(entry.amount_fen, entry.currency),
                         "status": "pending",
+                        "utility_ref": "",
+                        "reason": "",
                     },
                 )
         self.app.history_vm.payments = rows
 
     def show_receipt(self, payment_id: str) -> None:
-        receipt = self._history.get(payment_id)
-        if receipt is None:
+        record = self._history.get(payment_id)
+        if record is None or record.receipt is None:
             return
-        self._show_receipt(receipt)
+        self._show_receipt(record.receipt, record)
         self.show("receipt")
+
+    # -- 查询到账 --------------------------------------------------------------------------
+
+    def check_crediting(self, payment_id: str) -> None:
+        """Ask the utility, through the gateway, whether it credited the payment."""
+        vm = self.app.crediting_vm
+        if not payment_id or (vm.state == "asking" and vm.payment_id == payment_id):
+            return
+        vm.payment_id, vm.utility_ref, vm.reason = payment_id, "", ""
+        known = self._history.get(payment_id)
+        if known is not None and known.status not in MONEY_TAKEN:
+            vm.state = "not_taken"
+            return
+        vm.state = "asking"
+
+        def job() -> CreditingAnswer:
+            return self.services.session.call(lambda gw: gw.crediting_check(payment_id))
+
+        self.worker.run(
+            job,
+            self._for_household(self._crediting_answered),
+            lambda exc: self._crediting_failed(payment_id, exc),
+        )
+
+    def _crediting_answered(self, answer: CreditingAnswer) -> None:
+        record = answer.payment
+        vm = self.app.crediting_vm
+        if vm.payment_id != record.payment_id:
+            return  # another payment was asked about since
+        self._network_ok()
+        vm.state = answer.utility_says
+        vm.utility_ref = answer.utility_ref or record.utility_ref or ""
+        vm.reason = answer.reason or record.refund_reason or ""
+        # What the gateway recorded from the answer shows everywhere the payment does.
+        self._history[record.payment_id] = record
+        history = self.app.history_vm
+        history.payments = [
+            _history_row(record, record.status) if row["key"] == record.payment_id else row
+            for row in history.payments
+        ]
+        pay = self.app.pay_vm
+        if pay.receipt_payment_id == record.payment_id:
+            pay.receipt_status = record.status
+            pay.receipt_utility_ref = record.utility_ref or ""
+            pay.receipt_refund_reason = record.refund_reason or ""
+
+    def _crediting_failed(self, payment_id: str, exc: BaseException) -> None:
+        vm = self.app.crediting_vm
+        if vm.payment_id != payment_id:
+            return
+        if isinstance(exc, GatewayUnavailable):
+            if exc.code in CREDITING_UNAVAILABLE:
+                vm.state = exc.code
+            else:
+                self.app.vm.network = "down"
+                vm.state = "network_down"
+        elif isinstance(exc, GatewayRefused) and exc.code == "payment_not_taken":
+            vm.state = "not_taken"
+        else:
+            log.info("event=crediting_check_failed error=%s", type(exc).__name__)
+            vm.state = "error"
 
     # -- settings --------------------------------------------------------------------------
 
@@ -767,3 +926,27 @@ class Controller:
         else:
             vm.bind_result = ""  # not "Binding..." forever: a new try must be possible
             self._fail(exc)
+
+
+def _balance(source: FundingSource | None) -> str:
+    """A wallet's balance, formatted; "" for a card or an unknown source."""
+    if source is None or source.balance_fen is None or source.currency is None:
+        return ""
+    return format_money(source.balance_fen, source.currency)
+
+
+def _history_row(record: PaymentRecord, status: str) -> dict[str, Any]:
+    return {
+        "key": record.payment_id,
+        "when": format_time(record.created_at),
+        "title": record.biller_name,
+        "period": format_period(record.period),
+        "amount": format_money(record.amount_fen, record.currency),
+        "status": status,
+        "utility_ref": record.utility_ref or "",
+        "reason": record.refund_reason or "",
+    }
+
+
+def _ignore(_exc: BaseException) -> None:
+    """A refresh whose failure changes nothing shown (the last known values stay)."""

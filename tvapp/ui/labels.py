@@ -53,6 +53,11 @@ STATES: dict[str, StateText] = {
         "The payment details from the server do not match the bill shown. Nothing was paid.",
         "Home",
     ),
+    "processing": StateText(
+        "Processing",
+        "The bank is confirming the payment; the money may take a moment. The payment history shows when it is done.",
+        "Home",
+    ),
     "pending": StateText(
         "Payment saved, waiting for the network",
         "The payment is signed and saved on this box. It will be sent by itself when the network is back.",

@@ -33,3 +33,12 @@ FONT_LARGE = 44
 FONT_HUGE = 60
 FOCUS_RING_WIDTH = 3
 RADIUS = 10
+# The colour of each payment status tone (tvapp/ui/statuses.py): it repeats the word, never
+# replaces it.
+TONES = {
+    "success": SUCCESS,
+    "progress": WARNING,
+    "returned": ACCENT,
+    "failed": DANGER,
+    "dim": TEXT_DIM,
+}

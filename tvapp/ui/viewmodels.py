@@ -41,6 +41,7 @@ class HomeVM(EventDispatcher):
     accounts = ListProperty([])  # dicts: account_id, utility, biller, account, amount, due, overdue
     banner = StringProperty("")  # "" | overdue | due_soon
     banner_count = NumericProperty(0)
+    wallet = StringProperty("")  # the wallet's balance, formatted; "" when not known
 
 
 class BillsVM(EventDispatcher):
@@ -66,6 +67,14 @@ class PayVM(EventDispatcher):
     period = StringProperty("")
     amount_label = StringProperty("")
     amount = StringProperty("")
+    funding_label = StringProperty("")  # "" when the household's ways to pay are not known
+    funding = StringProperty("")  # the way to pay chosen: "Wallet", "Bank card ****1234"
+    funding_choices = NumericProperty(0)  # how many ways to pay there are to choose from
+    funding_balance = StringProperty("")  # the chosen wallet's balance, formatted
+    # Refused before the PIN: "" | insufficient_funds | mandate_limit_exceeded (the PIN pad
+    # is hidden; the household changes the way to pay or leaves).
+    funding_problem = StringProperty("")
+    funding_problem_detail = StringProperty("")  # the gateway's words, for a card's limits
     pin_length = NumericProperty(0)
     tries_left = NumericProperty(-1)  # -1: no wrong PIN yet
     step = StringProperty("preparing")  # preparing | signing | sending | confirming
@@ -80,10 +89,26 @@ class PayVM(EventDispatcher):
     receipt_no = StringProperty("")
     receipt_qr = StringProperty("")
     receipt_display_hash = StringProperty("")  # hex SHA-256 of the confirmation text signed
+    receipt_payment_id = StringProperty("")
+    receipt_status = StringProperty("succeeded")  # the payment's state (tvapp/ui/statuses.py)
+    receipt_utility_ref = StringProperty("")
+    receipt_refund_reason = StringProperty("")
 
 
 class HistoryVM(EventDispatcher):
-    payments = ListProperty([])  # dicts: payment_id, title, period, amount, when, status
+    # dicts: key (payment id), title, period, amount, when, status, utility_ref, reason
+    payments = ListProperty([])
+
+
+class CreditingVM(EventDispatcher):
+    """查询到账 of one payment, shown on the history and the receipt."""
+
+    payment_id = StringProperty("")
+    # "" (not asked) | asking | credited | not_yet | rejected | not_taken | utility_unreachable
+    # | utility_not_connected | network_down | error  (tvapp/ui/statuses.py CREDITING_ANSWERS)
+    state = StringProperty("")
+    utility_ref = StringProperty("")
+    reason = StringProperty("")
 
 
 class SettingsVM(EventDispatcher):

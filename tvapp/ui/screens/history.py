@@ -1,4 +1,5 @@
-"""History of payments with their status; OK on a paid one shows its receipt again."""
+"""History of payments with their status; OK on a paid one shows its receipt again, yellow
+asks the utility whether the focused payment was credited (查询到账)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ class HistoryScreen(TvScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.default_focus = "back"
-        self.legend = {"green": "Refresh"}
+        self.legend = {"green": "Refresh", "yellow": "Check crediting"}
         self._rebuild = Clock.create_trigger(self._build_rows)
 
     def activate(self) -> None:
@@ -37,4 +38,9 @@ class HistoryScreen(TvScreen):
         Clock.schedule_once(lambda _dt: self.refresh_focus(), 0)
 
     def on_colour(self, colour: str) -> None:
+        focused = self.focused_id or ""
+        if colour == "yellow":
+            if focused.startswith("payment:"):
+                self.app.controller.check_crediting(focused.removeprefix("payment:"))
+            return
         self.app.controller.open_history()

@@ -20,7 +20,20 @@ class ConfirmScreen(TvScreen):
         self.legend = {"red": "Cancel", "green": "Pay"}
 
     def activate(self) -> None:
-        self.app.pay_vm.bind(pin_length=self._on_pin_length)
+        pay = self.app.pay_vm
+        pay.bind(pin_length=self._on_pin_length)
+        # Yellow changes the way to pay only where there is a choice; a refusal before the PIN
+        # (the wallet holds too little) leaves nothing to pay with the PIN until it is changed.
+        self.legend = {
+            **({"red": "Cancel"} if pay.funding_problem else {"red": "Cancel", "green": "Pay"}),
+            **({"yellow": "Change how to pay"} if pay.funding_choices > 1 else {}),
+        }
+        self.default_focus = (
+            "funding"
+            if pay.funding_problem and pay.funding_choices > 1
+            else ("cancel" if pay.funding_problem else "pad:1")
+        )
+        self.focus.default = self.default_focus
 
     def deactivate(self) -> None:
         self.app.pay_vm.unbind(pin_length=self._on_pin_length)
@@ -48,6 +61,8 @@ class ConfirmScreen(TvScreen):
     def on_colour(self, colour: str) -> None:
         if colour == "red":
             self.app.controller.go_back()
+        elif colour == "yellow":
+            self.app.controller.change_funding()
         else:
             self.app.controller.submit_pin()
 
@@ -78,7 +93,7 @@ class ReceiptScreen(TvScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.default_focus = "done"
-        self.legend = {"red": "History"}
+        self.legend = {"red": "History", "yellow": "Check crediting"}
 
     def activate(self) -> None:
         qr = self.app.pay_vm.receipt_qr
@@ -86,4 +101,7 @@ class ReceiptScreen(TvScreen):
         self.focus.focused = None  # every receipt starts on Done
 
     def on_colour(self, colour: str) -> None:
-        self.app.controller.open_history()
+        if colour == "yellow":
+            self.app.controller.check_crediting(self.app.pay_vm.receipt_payment_id)
+        else:
+            self.app.controller.open_history()

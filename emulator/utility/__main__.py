@@ -1,0 +1,5 @@
+import sys
+
+from emulator.utility.cli import main
+
+sys.exit(main())

@@ -1,0 +1,149 @@
+"""`check`: is the ledger sound? Every problem found is one line a person can act on.
+
+The rules are pure (``find_problems`` over plain rows); ``check`` only reads the rows. They hold:
+every transfer is positive, unchanged since posting (its digest) and in its accounts' currency; no
+wallet ever went below zero (running balance in posting order); each biller's payable equals what
+its payments collected − refunded − what was settled; and each payment's state agrees with its
+postings (money taken ⇔ one payment posting of its amount; refunded ⇔ also one refund posting)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import LedgerAccount, LedgerTransfer, Payment
+from gateway.ledger import accounts
+from gateway.ledger.rules import digest
+
+TAKEN = frozenset({"succeeded", "credited"})  # money taken and kept
+REFUNDED = "refunded"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    id: str
+    status: str
+    biller_code: str
+    amount_fen: int
+
+
+def _changed(t: LedgerTransfer) -> bool:
+    return t.digest != digest(
+        txn_id=t.txn_id,
+        kind=t.kind,
+        ref=t.ref,
+        debit=t.debit_account,
+        credit=t.credit_account,
+        amount_fen=t.amount_fen,
+        currency=t.currency,
+        created_at=t.created_at,
+    )
+
+
+def _expected(p: PaymentRow) -> tuple[int, int]:
+    """(payment posting, refund posting) in fen that the payment's state calls for."""
+    if p.status in TAKEN:
+        return p.amount_fen, 0
+    if p.status == REFUNDED:
+        return p.amount_fen, p.amount_fen
+    return 0, 0  # not taken (yet), or failed: nothing moved
+
+
+def find_problems(
+    transfers: Iterable[LedgerTransfer],
+    currencies: Mapping[str, str],
+    payments: Iterable[PaymentRow],
+) -> list[str]:
+    """The problems in ``transfers`` (in posting order), given each account's currency and the
+    payments that pay through the ledger. Empty when the ledger is sound."""
+    problems: list[str] = []
+    running: dict[str, int] = defaultdict(int)
+    below_zero: set[str] = set()
+    payable: dict[str, int] = defaultdict(int)
+    settled: dict[str, int] = defaultdict(int)
+    posted: dict[tuple[str, str], int] = defaultdict(int)  # (kind, ref) → fen
+    for t in transfers:
+        name = f"transfer #{t.id} ({t.kind} {t.ref})"
+        if _changed(t):
+            problems.append(f"{name} was changed after it was posted (its digest differs)")
+        if t.amount_fen <= 0:
+            problems.append(f"{name} moves {t.amount_fen} fen; transfers move positive amounts")
+        for code in (t.debit_account, t.credit_account):
+            if currencies.get(code) != t.currency:
+                problems.append(
+                    f"{name} is in {t.currency} but {code} holds {currencies.get(code)}"
+                )
+        running[t.debit_account] -= t.amount_fen
+        running[t.credit_account] += t.amount_fen
+        debit = t.debit_account
+        if accounts.is_wallet(debit) and running[debit] < 0 and debit not in below_zero:
+            below_zero.add(debit)
+            problems.append(f"{debit} went below zero ({running[debit]} fen) at {name}")
+        if t.kind == "settlement" and accounts.is_payable(debit):
+            settled[debit] += t.amount_fen
+        posted[(t.kind, t.ref)] += t.amount_fen
+        for code in (t.debit_account, t.credit_account):
+            if accounts.is_payable(code):
+                payable[code] = running[code]
+    problems += _payment_problems(payments, posted, payable, settled)
+    return problems
+
+
+def _payment_problems(
+    payments: Iterable[PaymentRow],
+    posted: Mapping[tuple[str, str], int],
+    payable: Mapping[str, int],
+    settled: Mapping[str, int],
+) -> list[str]:
+    problems: list[str] = []
+    collected: dict[str, int] = defaultdict(int)
+    refunded: dict[str, int] = defaultdict(int)
+    known: set[str] = set()
+    for p in payments:
+        known.add(p.id)
+        want_paid, want_refund = _expected(p)
+        got_paid, got_refund = posted.get(("payment", p.id), 0), posted.get(("refund", p.id), 0)
+        if (got_paid, got_refund) != (want_paid, want_refund):
+            problems.append(
+                f"payment {p.id} is {p.status} ({p.amount_fen} fen) but its postings say "
+                f"{got_paid} fen paid and {got_refund} fen refunded"
+            )
+        code = accounts.payable(p.biller_code)
+        collected[code] += want_paid
+        refunded[code] += want_refund
+    for kind, ref in posted:
+        if kind in ("payment", "refund") and ref not in known:
+            problems.append(f"{kind} posting {ref} names no payment paid through the ledger")
+    for code in sorted(set(payable) | set(collected)):
+        want = collected[code] - refunded[code] - settled.get(code, 0)
+        if payable.get(code, 0) != want:
+            problems.append(
+                f"{code} holds {payable.get(code, 0)} fen but its payments say {want} "
+                f"(collected {collected[code]} − refunded {refunded[code]} − settled "
+                f"{settled.get(code, 0)})"
+            )
+    return problems
+
+
+def check(session: Session) -> list[str]:
+    """Read the ledger and the payments paid through it; return the problems (empty = sound)."""
+    currencies = dict(session.execute(select(LedgerAccount.code, LedgerAccount.currency)).all())
+    transfers = session.scalars(select(LedgerTransfer).order_by(LedgerTransfer.id))
+    payments = [
+        PaymentRow(r.id, r.status, r.biller_code, r.amount_fen)
+        for r in session.execute(
+            select(Payment.id, Payment.status, Payment.biller_code, Payment.amount_fen).where(
+                Payment.funding_source_id.is_not(None)
+            )
+        )
+    ]
+    return find_problems(transfers, currencies, payments)
+
+
+def transfer_count(session: Session) -> int:
+    """How many transfers the ledger holds (for the "ledger sound" line)."""
+    return int(session.scalar(select(func.count()).select_from(LedgerTransfer)) or 0)
