@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
-from gateway.bank_debits import reversal_handler
+from gateway.bank_debits import Collector, resolve_processing, reversal_handler
 from gateway.bankclient import BankClient
 from gateway.billers import set_notify_url
 from gateway.config import GatewayConfig
@@ -21,6 +22,8 @@ from gateway.dispatch.utility import DeliveryError
 from gateway.errors import ConfigError
 from gateway.keys import load_keys
 from gateway.writeoff import REVERSAL_TOPIC
+
+log = logging.getLogger("tvpay.gateway.dispatch")
 
 
 def _database(config: GatewayConfig, connections: int) -> Database:
@@ -35,15 +38,18 @@ def cmd_dispatch(args: argparse.Namespace, config: GatewayConfig) -> int:
             "dispatch needs --workers >= 1 and 0 < --timeout < --lease (the lease must outlast "
             "the wait for the utility's answer)"
         )
+    if args.resolve_every <= 0 or args.resolve_older_than < 0:
+        raise ConfigError("dispatch needs --resolve-every > 0 and --resolve-older-than >= 0")
     settings = DispatchSettings(lease=args.lease, timeout=args.timeout, batch=args.batch)
     clock = Clock(Path(args.clock_file) if args.clock_file else None)
     handlers: dict[str, Handler] = {}
+    bank = None
     if config.bank_url:
         bank = BankClient(config.bank_url.rstrip("/"), config.bank_timeout_seconds)
         handlers[REVERSAL_TOPIC] = reversal_handler(bank, DeliveryError)
-    dispatcher = Dispatcher(
-        _database(config, args.workers + 1), load_keys(config.state_dir), clock, settings, handlers
-    )
+    db = _database(config, args.workers + 2)
+    keys = load_keys(config.state_dir)
+    dispatcher = Dispatcher(db, keys, clock, settings, handlers)
     if args.once:
         tally = dispatcher.run_once(args.workers)
         print(json.dumps({"delivered": tally.delivered, "failed": tally.failed}), flush=True)
@@ -51,9 +57,32 @@ def cmd_dispatch(args: argparse.Namespace, config: GatewayConfig) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if bank is not None:
+        collector = Collector(db, bank, keys, config.gateway_id)
+        resolver = threading.Thread(
+            target=_resolve_until,
+            args=(collector, args.resolve_every, args.resolve_older_than, stop),
+            daemon=True,
+        )
+        resolver.start()
     print(f"dispatcher running workers={args.workers}", flush=True)
     dispatcher.run_forever(args.workers, stop)
     return 0
+
+
+def _resolve_until(
+    collector: Collector, every: float, older_than: int, stop: threading.Event
+) -> None:
+    """Finish mandate payments whose bank answer was lost (docs/money.md, "Bank mandates"),
+    until the dispatcher stops."""
+    while not stop.wait(every):
+        try:
+            report = resolve_processing(collector, older_than)
+        except Exception:  # the bank or the database briefly away: the next round tries again
+            log.exception("event=resolve_failed")
+            continue
+        if report.outcomes:
+            log.info("event=resolved outcomes=%s", report.outcomes)
 
 
 def cmd_notify_url(args: argparse.Namespace, config: GatewayConfig) -> int:
@@ -75,6 +104,19 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     p.add_argument("--batch", type=int, default=10, help="messages claimed at a time")
     p.add_argument("--clock-file", help="file holding the Unix time to use (default: real)")
+    p.add_argument(
+        "--resolve-every",
+        type=float,
+        default=30.0,
+        help="seconds between asking the bank about mandate payments still processing",
+    )
+    p.add_argument(
+        "--resolve-older-than",
+        type=int,
+        default=60,
+        help="only payments processing for at least this many seconds (a fresh one may be "
+        "answered any moment)",
+    )
     p.set_defaults(func=cmd_dispatch, state="database")
 
     p = sub.add_parser("billers", help="billers' settings")

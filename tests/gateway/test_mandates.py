@@ -246,3 +246,46 @@ def test_a_gateway_killed_between_the_debit_and_its_record_finishes_after_restar
     assert len(world.bank.debits(payment_id)) == 1
     assert world.bank.balance(payer.bank_token) == 100_000 - bill["amount_fen"]
     assert world.ledger(payment_id)["problems"] == []
+
+
+def test_a_running_dispatcher_resolves_a_payment_whose_bank_answer_was_lost(
+    world: MandateWorld,
+) -> None:
+    payer = world.payer(card_balance=100_000)
+    bill = payer.bills[0]
+    payment_id, auth = world.sign(payer, bill)
+    world.bank.faults(timeout_after_debit=True)
+    assert world.gw.authorize(payment_id, auth).status_code == 202
+    world.bank.clear_faults()
+    config = world.gw.ctx.config
+    dispatcher = subprocess.Popen(
+        [
+            *CLI,
+            "--state-dir",
+            str(config.state_dir),
+            "--database-url",
+            config.effective_database_url,
+            "dispatch",
+            "--resolve-every",
+            "0.2",
+            "--resolve-older-than",
+            "0",
+        ],
+        env={**os.environ, "TVPAY_GATEWAY_BANK_URL": world.bank.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: world.payment(payer, payment_id)["status"] == "succeeded",
+            60,
+            "the dispatcher to finish the processing payment",
+        )
+    finally:
+        dispatcher.terminate()
+        _out, err = dispatcher.communicate(timeout=30)
+    assert dispatcher.returncode == 0, err
+    assert "Traceback" not in err
+    assert len(world.bank.debits(payment_id)) == 1
+    assert world.ledger(payment_id)["problems"] == []
