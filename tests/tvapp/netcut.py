@@ -56,6 +56,9 @@ class NetworkCut:
             except OSError:
                 client.close()
                 continue
+            # 5 s to connect, but no limit on an answer: the app's own read timeout decides
+            # (the gateway may wait seconds for a bank before answering).
+            server.settimeout(None)
             with self._lock:
                 self._open.update((client, server))
             for src, dst in ((client, server), (server, client)):

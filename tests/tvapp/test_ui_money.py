@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.tvapp.driver import AppDriver
-from tests.tvapp.world import World
+from tests.tvapp.world import BANK_CARD_TOKEN, World
 
 ENTER = 13
 MONEY_ACCOUNT_NO = "4400123456"  # a bill bigger than the wallet: imported and bound here
@@ -150,3 +151,75 @@ def test_credited_and_refunded_payments_show_in_words_and_crediting_is_asked_fro
     tv.wait_for(lambda _s: tv.app.crediting_vm.state == "credited", "the crediting answer")
     assert tv.wait_screen("history")["texts"].count(f"已到账 · 流水号 {ref}") == 2
     tv.screenshot("history-credited-zh_CN")
+
+
+def test_a_card_payment_the_bank_has_not_answered_shows_processing_until_it_resolves(
+    tv: AppDriver, world: World
+) -> None:
+    world.gateway_tool(
+        "mandate",
+        "bind",
+        "--household",
+        world.household["household_no"],
+        "--bank-token",
+        BANK_CARD_TOKEN,
+        "--card-masked",
+        "622202******1234",
+        "--per-payment-limit-fen",
+        "500000",
+        "--monthly-limit-fen",
+        "2000000",
+    )
+    _home(tv)
+    account = next(
+        a for a in tv.app.home_vm.accounts if a["amount"] and a["amount"] != BIG_BILL_SHOWN
+    )
+    tv.focus_on(f"account:{account['account_id']}")
+    tv.key(ENTER)
+    tv.wait_screen("bills")
+    tv.key(ENTER)
+    state = tv.wait_screen("confirm")
+    # Two ways to pay: the default (the wallet) preselected, yellow changes it.
+    assert tv.app.pay_vm.funding_choices == 2 and tv.app.pay_vm.funding == "钱包"
+    assert "更换付款方式" in state["texts"]
+    tv.press("yellow")
+    state = tv.wait_screen("confirm")
+    assert tv.app.pay_vm.funding == "银行卡 622202******1234"
+    assert "银行卡 622202******1234" in state["texts"]
+    tv.screenshot("confirm-card-zh_CN")
+    # The bank takes the debit but does not answer in time: the gateway says processing.
+    faults = requests.post(
+        world.bank_url + "/control/faults", json={"timeout_after_debit": True}, timeout=10
+    )
+    faults.raise_for_status()
+    try:
+        tv.type_digits("246813")
+        tv.key(ENTER)
+        state = tv.wait_screen("state", timeout=60)
+        assert state["state"] == "processing"
+        assert "处理中" in state["texts"]
+        (entry,) = tv.app.services.journal.unconfirmed()  # kept signed, not lost
+        assert entry.authorization is not None
+        # What the dongle signed names the card.
+        assert entry.authorization["display_text"].endswith("付款方式：银行卡 622202******1234")
+        tv.screenshot("state-processing-zh_CN")
+        tv.app.controller.open_history()
+        state = tv.wait_screen("history", timeout=60)
+        row = next(p for p in tv.app.history_vm.payments if p["key"] == entry.payment_id)
+        assert row["status"] == "processing"
+    finally:
+        requests.delete(world.bank_url + "/control/faults", timeout=10).raise_for_status()
+    # Resubmitting the same authorization is how the box learns the bank's answer.
+    tv.wait_for(
+        lambda _s: tv.app.services.journal.get(entry.local_id).state == "succeeded",
+        "the payment to resolve",
+        timeout=60,
+    )
+    tv.wait_for(
+        lambda _s: any(
+            p["key"] == entry.payment_id and p["status"] == "succeeded"
+            for p in tv.app.history_vm.payments
+        ),
+        "the history to show it paid",
+        timeout=30,
+    )

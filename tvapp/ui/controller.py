@@ -546,7 +546,7 @@ class Controller:
         self._shown_bill, self._funding_source = bill, source
         self._flow += 1
         flow = self._flow
-        self._retry = lambda: self.choose_bill(bill.bill_id)
+        self._retry = lambda: self._pay_bill(bill, source)
         # With one way to pay the gateway's default is it: the payment is created as before.
         source_id = source.source_id if source is not None and len(self._funding) > 1 else None
         self.show("progress")
@@ -614,8 +614,8 @@ class Controller:
         )
 
     def _run_payment_again(self, prepared: PreparedPayment) -> None:
-        """Retry after a fault: the same journaled payment, never a new one."""
-        self.choose_bill(prepared.bill.bill_id)
+        """Retry after a fault: the same journaled payment (and way to pay), never a new one."""
+        self._pay_bill(prepared.bill, self._funding_source)
 
     def _show_progress(self, flow: int) -> None:
         if self._paying == flow == self._flow:
