@@ -9,37 +9,49 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from functools import cached_property
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from gateway.db.models import LedgerTransfer, Payment
 from gateway.ledger.accounts import BANK_CLEARING
-from gateway.reconcile.csvfile import Fields, amount, currency, field
+from gateway.reconcile.csvfile import (
+    CURRENCY,
+    DIGITS,
+    TOKEN,
+    Fields,
+    FileFormatError,
+    Shape,
+    positive,
+)
 from gateway.reconcile.days import bounds
 from gateway.reconcile.rules import Ours, ScopeMismatch, State, Theirs
 
-UTILITY_COLUMNS = (
-    "utility_ref",
-    "payment_id",
-    "account_no",
-    "bill_ref",
-    "amount_fen",
-    "currency",
-    "written_off_at",
-)
-BANK_COLUMNS = ("debit_id", "idempotency_key", "kind", "amount_fen", "currency", "at")
+UTILITY_COLUMNS: dict[str, Shape] = {
+    "utility_ref": TOKEN,
+    "payment_id": TOKEN,
+    "account_no": TOKEN,
+    "bill_ref": TOKEN,
+    "amount_fen": DIGITS,
+    "currency": CURRENCY,
+    "written_off_at": DIGITS,
+}
+BANK_COLUMNS: dict[str, Shape] = {
+    "debit_id": TOKEN,
+    "idempotency_key": TOKEN,
+    "kind": (r"debit|reversal", "debit or reversal"),  # our postings: payment and refund
+    "amount_fen": DIGITS,
+    "currency": CURRENCY,
+    "at": TOKEN,
+}
 _STATES: dict[str, State] = {"credited": "done", "succeeded": "pending", "refunded": "refunded"}
-
-
-def _token(value: str) -> bool:
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value
 
 
 class Source(Protocol):
     name: str  # "utility" or "bank"
-    columns: tuple[str, ...]
+    columns: Mapping[str, Shape]
     scope: str  # the biller, or "" for the bank
     day: date
 
@@ -76,27 +88,26 @@ class UtilityStatement:
     biller: str
     day: date
     name: str = "utility"
-    columns: tuple[str, ...] = UTILITY_COLUMNS
+    columns: ClassVar[Mapping[str, Shape]] = UTILITY_COLUMNS
 
     @property
     def scope(self) -> str:
         return self.biller
 
+    @cached_property
+    def window(self) -> tuple[int, int]:
+        return bounds(self.day)
+
     def row(self, number: int, row: Fields) -> Theirs:
-        ref = field(row, "utility_ref", number, _token, "a reference (1-64 characters)")
-        key = field(row, "payment_id", number, _token, "a payment id (1-64 characters)")
-        for name in ("account_no", "bill_ref"):
-            field(row, name, number, _token, "1-64 characters")
-        at = field(
-            row, "written_off_at", number, lambda v: v.isascii() and v.isdigit(), "Unix seconds"
-        )
-        start, end = bounds(self.day)
+        at = row["written_off_at"]
+        start, end = self.window
         if not start <= int(at) < end:
             raise ScopeMismatch(
                 f"written off at {at}, not on {self.day} (UTC): is this the right statement?",
                 number,
             )
-        return Theirs(number, key, amount(row, number), currency(row, number), ref)
+        amount = positive(row, "amount_fen", number)
+        return Theirs(number, row["payment_id"], amount, row["currency"], row["utility_ref"])
 
     def ours(self, session: Session) -> dict[str, Ours]:
         start, end = bounds(self.day)
@@ -110,9 +121,6 @@ class UtilityStatement:
     def lookup(self, session: Session, keys: list[str]) -> Mapping[str, Ours]:
         rows = session.execute(select(*_PAYMENT_COLUMNS).where(Payment.id.in_(keys)))
         return {p.id: _payment_ours(p) for p in rows}
-
-
-_BANK_KINDS = {"debit": "payment", "reversal": "refund"}  # their kind → our posting kind
 
 
 def _transfer_ours(t: LedgerTransfer) -> Ours | None:
@@ -137,19 +145,18 @@ class BankSettlement:
 
     day: date
     name: str = "bank"
-    columns: tuple[str, ...] = BANK_COLUMNS
+    columns: ClassVar[Mapping[str, Shape]] = BANK_COLUMNS
     scope: str = ""
 
     def row(self, number: int, row: Fields) -> Theirs:
-        ref = field(row, "debit_id", number, _token, "a debit id (1-64 characters)")
-        key = field(row, "idempotency_key", number, _token, "a payment id (1-64 characters)")
-        kind = field(row, "kind", number, lambda v: v in _BANK_KINDS, "debit or reversal")
-        at = field(row, "at", number, _iso_time, "an ISO 8601 time")
-        if datetime.fromisoformat(at).astimezone(UTC).date() != self.day:
+        at = row["at"]
+        if _utc_day(at, number) != self.day:
             raise ScopeMismatch(
                 f"dated {at}, not {self.day} (UTC): is this the right settlement file?", number
             )
-        return Theirs(number, f"{kind}:{key}", amount(row, number), currency(row, number), ref)
+        key = f"{row['kind']}:{row['idempotency_key']}"
+        amount = positive(row, "amount_fen", number)
+        return Theirs(number, key, amount, row["currency"], row["debit_id"])
 
     def ours(self, session: Session) -> dict[str, Ours]:
         start, end = bounds(self.day)
@@ -170,9 +177,11 @@ class BankSettlement:
         return {o.key: o for o in found if o is not None}
 
 
-def _iso_time(value: str) -> bool:
+def _utc_day(value: str, number: int) -> date:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        return False
-    return parsed.tzinfo is not None
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise FileFormatError(f"at {value[:40]!r} is not an ISO 8601 time with its offset", number)
+    return parsed.astimezone(UTC).date()

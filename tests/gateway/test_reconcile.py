@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.ledger import balance
 from gateway.ledger.accounts import SETTLEMENTS, payable
-from tests.emulator.utility import utility_process
-from tests.gateway.helpers import GatewayUnderTest
 from tests.gateway.reconcile_env import (
     ack_lost,
     cli,
@@ -24,17 +21,11 @@ from tests.gateway.reconcile_env import (
     statement,
     utility_day,
 )
+from tests.gateway.test_writeoff import env
 from tests.gateway.writeoff_env import BILLER, WriteoffEnv
 
 OTHER_PAYMENT = "pay_" + "e" * 32
-
-
-@pytest.fixture
-def env(gw: GatewayUnderTest, tmp_path: Path) -> Iterator[WriteoffEnv]:
-    with utility_process(tmp_path / "utility", gw.ctx.keys.receipt_public_pem.encode()) as utility:
-        running = WriteoffEnv(gw, utility, tmp_path)
-        running.connect()
-        yield running
+__all__ = ["env"]  # the fixture, used by name
 
 
 def _lines(data: bytes) -> list[str]:
@@ -191,10 +182,14 @@ def test_cut_last_line_and_non_utf8_are_refused(env: WriteoffEnv, tmp_path: Path
     day, good, lost = _good(env)
     cut = tmp_path / "cut.csv"
     cut.write_bytes(("\n".join(good) + "\n" + good[1][:30]).encode())
-    _refused(env, lost, cli(env, "reconcile", "--biller", BILLER, "--date", day, str(cut)), 3)
+    done = cli(env, "reconcile", "--biller", BILLER, "--date", day, str(cut))
+    _refused(env, lost, done, 3)
+    assert "was cut" in done.stderr  # said as such, not as a malformed row
     latin = tmp_path / "latin.csv"
     latin.write_bytes(("\n".join(good) + "\n").encode() + _row(good[1]).encode() + b"\xe9\n")
-    _refused(env, lost, cli(env, "reconcile", "--biller", BILLER, "--date", day, str(latin)), 3)
+    done = cli(env, "reconcile", "--biller", BILLER, "--date", day, str(latin))
+    _refused(env, lost, done, 3)
+    assert "not UTF-8" in done.stderr
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     _refused(env, lost, cli(env, "reconcile", "--biller", BILLER, "--date", day, str(empty)), 1)

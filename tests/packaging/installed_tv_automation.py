@@ -11,6 +11,7 @@ modules come first on the path, exactly as /usr/bin/tvpay-tv puts them. Prints
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -82,6 +83,8 @@ class InstalledTv:
 
 
 def main(settings_file: str) -> int:
+    # The app's events (and Kivy's, which run_tv routes through logging) go to stderr: the log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     raw = json.loads(Path(settings_file).read_text(encoding="utf-8"))
     settings = TvSettings(
         **{

@@ -30,7 +30,9 @@ from tests.packaging import foreign_root
 from tests.packaging.conftest import ROOT, built_deb, host_architecture
 from tests.packaging.test_installed_box import wait_ready
 
-pytestmark = pytest.mark.slow
+# The first run builds the cached root (mmdebstrap, about 20 minutes on a busy machine) in the
+# first test's set-up; the end-to-end payment takes several minutes under emulation.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ARCH = "arm64"
 DEBS = "/tmp/debs"
@@ -166,6 +168,10 @@ def test_strict_decoder_decides_on_arm64_exactly_as_here(box: foreign_root.Forei
     assert json.loads(emulated.stdout) == expected
 
 
+def _box_socket(shared: Path) -> Path:
+    return shared / "box-dongled.sock"
+
+
 @contextmanager
 def _installed_daemon(
     box: foreign_root.ForeignBox, stack: RunningStack, shared: Path
@@ -177,7 +183,12 @@ def _installed_daemon(
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
     log_path = shared / "dongled.log"
-    config = Path(stack.where["state_dir"]) / "daemon" / "dongled.toml"
+    # The stack's daemon settings on a socket of the box's own: the stack's TV app (in the
+    # emulator's process) keeps reconnecting to the stack's socket and must not reach this one.
+    stack_socket = stack.where["daemon"]["socket"]
+    config = shared / "box-dongled.toml"
+    text = (Path(stack_socket).parent / "dongled.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace(stack_socket, str(_box_socket(shared))), encoding="utf-8")
     env = {"PYTHONPATH": HARNESS, "NOTIFY_SOCKET": str(notify_path)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -212,7 +223,7 @@ def _installed_tv(
     settings = {
         "gateway_url": where["tv_gateway_url"],
         "ca_file": where["tls_ca"],
-        "daemon_socket": where["daemon"]["socket"],
+        "daemon_socket": str(_box_socket(shared)),
         "state_dir": str(Path(JOURNAL).parent),
         "kivy_home": str(Path(JOURNAL).parent / "kivy"),
         "language": "zh_CN",

@@ -207,6 +207,12 @@ def test_a_card_payment_the_bank_has_not_answered_shows_processing_until_it_reso
         state = tv.wait_screen("history", timeout=60)
         row = next(p for p in tv.app.history_vm.payments if p["key"] == entry.payment_id)
         assert row["status"] == "processing"
+        # Home does not blame the network for a payment the bank is still answering.
+        state = _home(tv)
+        assert "1 笔缴费已签名，正在处理中，无需其他操作" in state["texts"]
+        assert not any("等待网络" in text for text in state["texts"])
+        tv.app.controller.open_history()
+        tv.wait_screen("history", timeout=60)
     finally:
         requests.delete(world.bank_url + "/control/faults", timeout=10).raise_for_status()
     # Resubmitting the same authorization is how the box learns the bank's answer.
