@@ -38,7 +38,7 @@ from tvapp.ui.screens.pay import ConfirmScreen, ProgressScreen, ReceiptScreen
 from tvapp.ui.screens.settings import BindCodeScreen, SettingsScreen
 from tvapp.ui.screens.state import ExitScreen, StateScreen
 from tvapp.ui.translate import tr
-from tvapp.ui.widgets import FocusButton, FocusCard, UsageChart
+from tvapp.ui.widgets import FocusButton, FocusCard, QrView, UsageChart
 
 log = logging.getLogger("tvapp.ui")
 
@@ -94,7 +94,7 @@ class TvPayApp(App):
         self._main_thread = threading.current_thread()
 
     def build(self) -> Any:
-        for widget in (FocusButton, FocusCard, UsageChart):
+        for widget in (FocusButton, FocusCard, QrView, UsageChart):
             Factory.register(widget.__name__, cls=widget)
         for name in KV_FILES:
             Builder.load_file(str(KV_DIR / name))

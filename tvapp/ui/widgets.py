@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from kivy.graphics import Color, InstructionGroup, Line, Rectangle
 from kivy.metrics import dp
-from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
@@ -86,3 +92,25 @@ class UsageChart(Widget):
                 Color(*(theme.ACCENT if i == count - 1 else theme.TEXT_DIM))
                 height = max(dp(2), (self.height - dp(4)) * value / top)
                 Rectangle(pos=(self.x + i * slot + (slot - bar) / 2, self.y), size=(bar, height))
+
+
+class QrView(Widget):
+    """A QR code's texture stretched to the widget, one sharp square per module.
+
+    Drawn on the canvas rather than with ``Image``: Debian 12's Kivy 2.1 (the box's) has no
+    ``fit_mode`` and would show the texture at its own size, one pixel per module, too small for
+    a phone to scan."""
+
+    texture = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.bind(texture=self._redraw, pos=self._redraw, size=self._redraw)
+
+    def _redraw(self, *_args: object) -> None:
+        self.canvas.clear()
+        if self.texture is None:
+            return
+        with self.canvas:
+            Color(1, 1, 1, 1)
+            Rectangle(texture=self.texture, pos=self.pos, size=self.size)
