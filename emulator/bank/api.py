@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from emulator.bank.errors import BankError
@@ -30,6 +31,14 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 def create_app(store: BankStore, faults: Faults) -> FastAPI:
     app = FastAPI(title="TVPay bank simulator", version="1")
+    # The emulator's web remote (another origin) shows the state and sets faults. The books are
+    # play money and /control is open to any local process already: the page gains no new power.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Content-Type"],
+    )
 
     @app.exception_handler(BankError)
     async def _bank_error(_request: Request, exc: BankError) -> JSONResponse:

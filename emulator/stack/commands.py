@@ -37,7 +37,7 @@ class _Stopping(Exception):
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "up",
-        help="run the whole box: gateway, dongles, daemon, TV app, automation API",
+        help="run the whole box: bank, gateway, dongles, daemon, TV app, automation API",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,9 +57,12 @@ def summary(stack: Stack, headless: bool) -> str:
         f"  TV app             {'headless (see the web remote)' if headless else 'window on this display'}",
         f"  demo household     {demo['household_no']} {demo['name']}   PIN {demo['pin']}",
         f"  demo dongle        {demo['dongle_serial']} (plugged in)",
+        f"  demo bank card     {demo['card_masked']} (yellow on the confirm screen pays with it)",
         f"  factory dongles    {', '.join(where['factory_dongles']) or 'none'} (unplugged: plug them with the API)",
         f"  gateway            {where['gateway']['url']} (TV reaches it through {where['tv_gateway_url']})",
         f"  gateway database   {where['gateway']['database']}",
+        f"  bank simulator     {where['bank']['url']}",
+        f"  utility simulator  {where['utility']['url']}",
         f"  virtual cable      {where['cable']['address']}",
         f"  dongle daemon      {where['daemon']['socket']}",
         f"  TLS CA             {where['tls_ca']}",

@@ -43,6 +43,10 @@ class Layout:
         return self.root / "utility"
 
     @property
+    def bank(self) -> Path:
+        return self.root / "bank"
+
+    @property
     def tv(self) -> Path:
         return self.root / "tv"
 
@@ -66,6 +70,7 @@ class Layout:
             self.dongles,
             self.daemon,
             self.utility,
+            self.bank,
             self.tv,
             self.kivy_home,
             self.logs,

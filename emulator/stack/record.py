@@ -1,8 +1,9 @@
 """What a stack remembers in its state directory between runs (``stack.json``).
 
 Set-up steps that must happen once — making factory dongles, initialising the gateway, demo data,
-the staff token, provisioning the demo dongle — are recorded here, so a kept state directory starts
-again without repeating them (and with the same demo household and PIN).
+the staff token, provisioning the demo dongle, the demo household's bank card and mandate — are
+recorded here, so a kept state directory starts again without repeating them (and with the same
+demo household and PIN).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class StackRecord:
     manufacturer_ca: str = ""
     gateway_ready: bool = False
     demo_provisioned: bool = False
+    demo_card_bound: bool = False
     version: int = RECORD_VERSION
 
 

@@ -6,6 +6,7 @@ import getpass
 import os
 
 from emulator.stack.layout import Layout
+from emulator.stack.money import bank_env
 from emulator.stack.process import ProcessSpec
 from emulator.stack.tls import TlsMaterial
 from emulator.stack.tools import tool_path
@@ -15,7 +16,7 @@ CABLE_READY = r"address=(?P<host>[0-9.]+):(?P<port>\d+)"
 DAEMON_READY = r"event=ready\b"
 
 
-def gateway_spec(layout: Layout, tls: TlsMaterial, port: int) -> ProcessSpec:
+def gateway_spec(layout: Layout, tls: TlsMaterial, port: int, bank_url: str) -> ProcessSpec:
     return ProcessSpec(
         name="gateway",
         argv=(
@@ -32,6 +33,7 @@ def gateway_spec(layout: Layout, tls: TlsMaterial, port: int) -> ProcessSpec:
             "--tls-key",
             str(tls.server_key),
         ),
+        env=bank_env(bank_url),
         ready_pattern=GATEWAY_READY,
         ready_timeout=60.0,
     )

@@ -1,4 +1,4 @@
-"""The stack: starts gateway, virtual dongles, daemon and fault proxy; drives them on request.
+"""The stack: starts bank, gateway, virtual dongles, daemon, fault proxy; drives them on request.
 
 ``Stack`` implements the service half of ``emulator.automation.box.Box`` (dongles, network,
 restarts, where); the TV half is attached with ``attach_tv`` once the app is running. All
@@ -25,7 +25,7 @@ from emulator.automation.box import (
     TvNotAnswering,
     UnknownDongle,
 )
-from emulator.stack import money, services, setup
+from emulator.stack import demo_card, money, services, setup
 from emulator.stack.config import StackConfig
 from emulator.stack.layout import Layout
 from emulator.stack.process import ManagedProcess, ProcessError, Spawner
@@ -66,6 +66,7 @@ class Stack:
         self._gateway: ManagedProcess | None = None
         self._cable: ManagedProcess | None = None
         self._daemon: ManagedProcess | None = None
+        self._bank: ManagedProcess | None = None
         self._utility: ManagedProcess | None = None
         self._dispatcher: ManagedProcess | None = None
         self._proxy: FaultProxy | None = None
@@ -77,6 +78,7 @@ class Stack:
         self.tls: TlsMaterial | None = None
         self.gateway_url = ""
         self.cable_address = ""
+        self.bank_url = ""
         self.utility_url = ""
         self.automation_url = ""
         record = load_record(self.layout.root)
@@ -116,6 +118,7 @@ class Stack:
             self.record = setup.remember(
                 layout, setup.init_gateway(layout, self.record, self.config.households)
             )
+        self._start_bank()
         self._start_gateway(port=0)
         self._start_money()
         self._cable = self._process(
@@ -177,6 +180,7 @@ class Stack:
             self._dispatcher,
             self._utility,
             self._gateway,
+            self._bank,
         ):
             if process is not None:
                 process.stop()
@@ -194,10 +198,24 @@ class Stack:
     # -- the gateway --------------------------------------------------------------------------
 
     def _start_gateway(self, port: int) -> None:
-        self._gateway = self._process(services.gateway_spec(self.layout, self._tls(), port))
+        self._gateway = self._process(
+            services.gateway_spec(self.layout, self._tls(), port, self.bank_url)
+        )
         match = self._gateway.start(self.layout.root)
         assert match is not None
         self.gateway_url = match["url"].replace("http://", "https://", 1)
+
+    def _start_bank(self) -> None:
+        """The bank simulator, before the gateway and the dispatcher that debit it; the demo
+        household's card and mandate the first time."""
+        self._bank = self._process(money.bank_spec(self.layout))
+        match = self._bank.start(self.layout.root)
+        assert match is not None
+        self.bank_url = match["url"]
+        if not self.record.demo_card_bound:
+            self.record = setup.remember(
+                self.layout, demo_card.add_demo_card(self.layout, self.bank_url, self.record)
+            )
 
     def _start_money(self) -> None:
         """The utility simulator, every biller pointed at it, and a dispatcher."""
@@ -208,7 +226,7 @@ class Stack:
         assert match is not None
         self.utility_url = match["url"]
         money.connect_billers(self.layout, self.utility_url)
-        self._dispatcher = self._process(money.dispatcher_spec(self.layout))
+        self._dispatcher = self._process(money.dispatcher_spec(self.layout, self.bank_url))
         self._dispatcher.start(self.layout.root)
 
     def _gateway_address(self) -> tuple[str, int]:
@@ -377,6 +395,7 @@ class Stack:
             "network": self.network() if self._proxy else {},
             "cable": self._service_info(self._cable, address=self.cable_address),
             "daemon": self._service_info(self._daemon, socket=str(self.layout.daemon_socket)),
+            "bank": self._service_info(self._bank, url=self.bank_url),
             "utility": self._service_info(self._utility, url=self.utility_url),
             "dispatcher": self._service_info(self._dispatcher),
             "tls_ca": str(self._tls().ca_cert) if self.tls else "",
@@ -388,6 +407,8 @@ class Stack:
                 "pin": demo.pin if demo else "",
                 "puk": demo.puk if demo else "",
                 "dongle_serial": demo.dongle_serial if demo else "",
+                "bank_token": demo_card.demo_bank_token(demo.household_no) if demo else "",
+                "card_masked": demo_card.DEMO_CARD_MASKED if demo else "",
             },
             "households": list(self.record.households),
             "factory_dongles": list(self.record.factory_serials),

@@ -1,6 +1,6 @@
-"""`tvpay-emulator up` as a whole: a scenario file pays a bill, Ctrl-C stops every process, and a
-kept state directory starts again as the same box (same household, PIN and dongle; nothing set up
-twice; the payment still there)."""
+"""`tvpay-emulator up` as a whole: a scenario file pays a bill, Ctrl-C stops every process (the
+bank simulator too), and a kept state directory starts again as the same box (same household, PIN,
+dongle and bank card; nothing set up twice; the payment still there)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import signal
 import subprocess
 from pathlib import Path
 
+import requests
+
+from emulator.stack.demo_card import DEMO_CARD_BALANCE_FEN
 from emulator.stack.setup import DEMO_BILLS_DUE
 from tests.e2e.stack import Ledger, clean_env, start_stack, stop_stack, tool, wait_until
 
@@ -15,7 +18,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def _pids(where: dict) -> list[int]:
-    names = ("gateway", "utility", "dispatcher", "cable", "daemon")
+    names = ("bank", "gateway", "utility", "dispatcher", "cable", "daemon")
     return [where[name]["pid"] for name in names]
 
 
@@ -25,6 +28,11 @@ def _gone(pid: int) -> bool:
         return "State:\tZ" in status.read_text()
     except FileNotFoundError:
         return True
+
+
+def _card_balances(where: dict) -> dict[str, int]:
+    state = requests.get(where["bank"]["url"] + "/control/state", timeout=10).json()
+    return {a["bank_token"]: a["balance_fen"] for a in state["accounts"]}
 
 
 def test_scenario_pays_then_ctrl_c_stops_all_and_state_is_kept(tmp_path: Path) -> None:
@@ -39,6 +47,9 @@ def test_scenario_pays_then_ctrl_c_stops_all_and_state_is_kept(tmp_path: Path) -
                 " AND b.status = 'unpaid'"
             ).fetchone()
         assert unpaid_electricity >= DEMO_BILLS_DUE
+        assert first.where["bank"]["running"]
+        card = first.where["demo"]["bank_token"]
+        assert _card_balances(first.where) == {card: DEMO_CARD_BALANCE_FEN}
         before = Ledger.read(first)
         run = subprocess.run(
             [
@@ -66,5 +77,10 @@ def test_scenario_pays_then_ctrl_c_stops_all_and_state_is_kept(tmp_path: Path) -
         assert second.where["demo"] == first.where["demo"]
         assert second.where["seed"] == 1
         assert paid <= {bill for bill, _payment in Ledger.read(second).paid_bills}
+        assert _card_balances(second.where) == {card: DEMO_CARD_BALANCE_FEN}
+        with second.db() as db:
+            (mandates,) = db.execute("SELECT COUNT(*) FROM mandates").fetchone()
+        assert mandates == 1
     setup_log = (state_dir / "logs" / "setup.log").read_text(encoding="utf-8")
     assert setup_log.count("$ tvpay-dongle") == 1, "the demo dongle was provisioned twice"
+    assert setup_log.count("mandate bind") == 1, "the demo card's mandate was bound twice"

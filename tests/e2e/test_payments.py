@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+import requests
+
 from tests.e2e.flows import (
     confirm_and_wait_receipt,
     focus_on,
@@ -27,6 +29,40 @@ def test_pay_a_bill(stack: RunningStack) -> None:
     receipt = pay(stack.client, unpaid_account(stack), stack.pin)
     assert any(text.startswith(("凭证号", "Receipt")) for text in receipt["texts"])
     assert len(Ledger.read(stack).newly_paid_since(before)) == 1
+
+
+def _bank_state(stack: RunningStack) -> dict:
+    return requests.get(stack.where["bank"]["url"] + "/control/state", timeout=10).json()
+
+
+def test_pay_with_the_demo_card_debits_the_bank_once(stack: RunningStack) -> None:
+    client = stack.client
+    card = stack.where["demo"]["bank_token"]
+    bank_before = _bank_state(stack)
+    (balance_before,) = (
+        a["balance_fen"] for a in bank_before["accounts"] if a["bank_token"] == card
+    )
+    before = Ledger.read(stack)
+    start_payment(client, unpaid_account(stack))
+    client.press("yellow")  # from the wallet (the default) to the other way to pay: the card
+    client.wait(screen="confirm", text="银行卡 " + stack.where["demo"]["card_masked"], timeout=20)
+    type_pin(client, stack.pin)
+    confirm_and_wait_receipt(client)
+    (bill,) = Ledger.read(stack).newly_paid_since(before)
+    with stack.db() as db:
+        amount, kind = db.execute(
+            "SELECT p.amount_fen, f.kind FROM payments p"
+            " JOIN funding_sources f ON p.funding_source_id = f.id"
+            " WHERE p.bill_id = ? AND p.status IN ('succeeded', 'credited')",
+            (bill,),
+        ).fetchone()
+    assert kind == "mandate"
+    bank = _bank_state(stack)
+    seen = {d["idempotency_key"] for d in bank_before["debits"]}
+    new = [d for d in bank["debits"] if d["idempotency_key"] not in seen]
+    assert [(d["bank_token"], d["amount_fen"], d["status"]) for d in new] == [(card, amount, "ok")]
+    (balance,) = (a["balance_fen"] for a in bank["accounts"] if a["bank_token"] == card)
+    assert balance == balance_before - amount
 
 
 def test_network_cut_after_signing_then_restored_pays_once(stack: RunningStack) -> None:

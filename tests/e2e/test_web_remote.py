@@ -80,7 +80,7 @@ def test_utility_panel_shows_and_sets_the_simulators_faults(
     state = browser.find_element(By.ID, "utility-state")
     WebDriverWait(browser, 20).until(lambda _d: "written off:" in state.text)
     try:
-        browser.find_element(By.CSS_SELECTOR, "button[data-fault*='down']").click()
+        browser.find_element(By.CSS_SELECTOR, "#utility button[data-fault*='down']").click()
         wait_until(
             lambda: faults() == {"down": True}, 15, "Down from the page to reach the utility"
         )
@@ -90,3 +90,26 @@ def test_utility_panel_shows_and_sets_the_simulators_faults(
         WebDriverWait(browser, 20).until(lambda _d: "faults: none" in state.text)
     finally:
         requests.delete(utility + "/control/faults", timeout=10)
+
+
+def test_bank_panel_shows_the_demo_card_and_sets_the_banks_faults(
+    stack: RunningStack, browser: webdriver.Chrome
+) -> None:
+    bank = stack.where["bank"]["url"]
+
+    def faults() -> dict[str, object]:
+        return requests.get(bank + "/control/state", timeout=10).json()["faults"]
+
+    browser.get(stack.url + "/")
+    state = browser.find_element(By.ID, "bank-state")
+    card = stack.where["demo"]["bank_token"]
+    WebDriverWait(browser, 20).until(lambda _d: f"cards: {card}: ¥" in state.text)
+    try:
+        browser.find_element(By.CSS_SELECTOR, "#bank button[data-fault*='down']").click()
+        wait_until(lambda: faults()["down"] is True, 15, "Down from the page to reach the bank")
+        WebDriverWait(browser, 20).until(lambda _d: 'faults: {"down":true}' in state.text)
+        browser.find_element(By.ID, "bank-clear").click()
+        wait_until(lambda: faults()["down"] is False, 15, "Clear faults from the page to the bank")
+        WebDriverWait(browser, 20).until(lambda _d: "faults: none" in state.text)
+    finally:
+        requests.delete(bank + "/control/faults", timeout=10)
