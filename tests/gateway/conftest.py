@@ -18,7 +18,9 @@ from gateway.api.app import create_app
 from gateway.config import GatewayConfig
 from gateway.context import GatewayContext, build_context
 from gateway.keys import ensure_keys
+from tests.fixtures.bank import BankProcess, bank_process
 from tests.gateway.helpers import GatewayUnderTest, Manufacturer, wait_until
+from tests.gateway.mandate_world import MandateWorld
 from tests.gateway.pgcluster import PostgresMissing, pg_cluster
 
 
@@ -97,6 +99,35 @@ def gw(
     try:
         yield GatewayUnderTest.setup(url, ctx, manufacturer)
     finally:
+        server.should_exit = True
+        thread.join(10)
+        ctx.db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankProcess]:
+    """The bank simulator as its own process, for the mandate tests of one module."""
+    with bank_process(tmp_path_factory.mktemp("bank")) as running:
+        yield running
+
+
+@pytest.fixture
+def world(
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+    manufacturer: Manufacturer,
+    bank: BankProcess,
+) -> Iterator[MandateWorld]:
+    """A running gateway on ``backend`` that takes mandate payments from ``bank`` (1 s timeout)."""
+    ctx = make_context(
+        request, backend, tmp_path, manufacturer, bank_url=bank.url, bank_timeout_seconds=1
+    )
+    url, server, thread = serve_in_thread(ctx)
+    try:
+        yield MandateWorld(GatewayUnderTest.setup(url, ctx, manufacturer), bank)
+    finally:
+        bank.clear_faults()  # releases a debit answer still held by timeout_after_debit
         server.should_exit = True
         thread.join(10)
         ctx.db.engine.dispose()

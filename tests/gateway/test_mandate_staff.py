@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,39 +12,11 @@ from gateway.bank_debits import reversal_handler
 from gateway.bankclient import BankClient
 from gateway.clock import now
 from gateway.outbox import claim, mark_delivered
-from tests.fixtures.bank import BankProcess, bank_process
-from tests.gateway.conftest import make_context, serve_in_thread
-from tests.gateway.helpers import GatewayUnderTest, Manufacturer
 from tests.gateway.mandate_world import CARD, MandateWorld
 
 
 class DeliveryFailed(Exception):
     """What the dispatcher's handlers raise to have a message tried again later."""
-
-
-@pytest.fixture(scope="module")
-def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankProcess]:
-    with bank_process(tmp_path_factory.mktemp("bank")) as running:
-        yield running
-
-
-@pytest.fixture
-def world(
-    request: pytest.FixtureRequest,
-    backend: str,
-    tmp_path: Path,
-    manufacturer: Manufacturer,
-    bank: BankProcess,
-) -> Iterator[MandateWorld]:
-    ctx = make_context(request, backend, tmp_path, manufacturer, bank_url=bank.url)
-    url, server, thread = serve_in_thread(ctx)
-    try:
-        yield MandateWorld(GatewayUnderTest.setup(url, ctx, manufacturer), bank)
-    finally:
-        bank.clear_faults()
-        server.should_exit = True
-        thread.join(10)
-        ctx.db.engine.dispose()
 
 
 def _audit_actions(world: MandateWorld) -> list[str]:

@@ -10,45 +10,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import requests
 
 from gateway.config import write_config
-from tests.fixtures.bank import BankProcess, bank_process
-from tests.gateway.conftest import make_context, serve_in_thread
-from tests.gateway.helpers import GatewayUnderTest, Manufacturer, wait_until
+from tests.gateway.helpers import wait_until
 from tests.gateway.mandate_world import MandateWorld
 
 CLI = [sys.executable, "-m", "gateway.cli"]
-
-
-@pytest.fixture(scope="module")
-def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankProcess]:
-    with bank_process(tmp_path_factory.mktemp("bank")) as running:
-        yield running
-
-
-@pytest.fixture
-def world(
-    request: pytest.FixtureRequest,
-    backend: str,
-    tmp_path: Path,
-    manufacturer: Manufacturer,
-    bank: BankProcess,
-) -> Iterator[MandateWorld]:
-    ctx = make_context(
-        request, backend, tmp_path, manufacturer, bank_url=bank.url, bank_timeout_seconds=1
-    )
-    url, server, thread = serve_in_thread(ctx)
-    try:
-        yield MandateWorld(GatewayUnderTest.setup(url, ctx, manufacturer), bank)
-    finally:
-        bank.clear_faults()  # releases a debit answer still held by timeout_after_debit
-        server.should_exit = True
-        thread.join(10)
-        ctx.db.engine.dispose()
 
 
 def resolve(world: MandateWorld) -> subprocess.CompletedProcess[str]:
