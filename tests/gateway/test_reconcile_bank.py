@@ -15,9 +15,6 @@ from gateway.db.models import OutboxMessage
 from gateway.reconcile.store import RESENT
 from gateway.writeoff import REVERSAL_TOPIC
 from tests.gateway.mandate_world import MandateWorld, Payer
-from tests.gateway.test_mandates import bank, world
-
-__all__ = ["bank", "world"]  # fixtures used by name
 
 
 def _pay(world: MandateWorld, payer: Payer, bill: dict[str, Any]) -> str:
