@@ -60,7 +60,7 @@ def fetch(dist: metadata.Distribution, arch: Architecture, wheelhouse: Path) -> 
     try:
         return find_wheel(dist, arch, wheelhouse)
     except MissingInput:
-        pass
+        pass  # not fetched yet: download it below
     directory = wheelhouse / arch.name
     platforms = [arg for tag in arch.wheel_platforms() for arg in ("--platform", tag)]
     command = [
