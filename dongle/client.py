@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dongle.card import CardSlot
 from dongle.errors import (
     AccessDenied,
     DaemonError,
     DaemonUnavailable,
     DongleTimeout,
+    dongle_status_error,
     error_from_wire,
 )
 from dongle.model import (
@@ -42,12 +44,12 @@ from dongle.model import (
     SignedPayment,
 )
 from dongle.wire import API_VERSION, API_VERSIONS, MessageStream
-from protocol.errors import dongle_error
 
 DEFAULT_SOCKET = "/run/tvpay/dongled.sock"
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "CardSlot",
     "DaemonClient",
     "DeviceInfo",
     "DongleEvent",
@@ -74,7 +76,7 @@ def _raise_error(error: Any) -> None:
     if isinstance(error, dict) and error.get("code") == "dongle":
         status = error.get("status")
         body = error.get("body")
-        raise dongle_error(
+        raise dongle_status_error(
             status if isinstance(status, int) else 0x7F, body if isinstance(body, dict) else {}
         )
     raise error_from_wire(error)
@@ -372,6 +374,20 @@ class DaemonClient:
             },
             serial,
         )
+
+    # -- the card slot (dongle/card.py runs whole card exchanges) ------------------------------
+
+    def card_status(self, serial: str | None = None) -> CardSlot:
+        """Whether a card is in the dongle's slot, its ATR, and the slot's event count."""
+        return CardSlot.from_wire(self._call("card_status", None, serial))
+
+    def card_transmit(self, apdu: bytes, slot_events: int, serial: str | None = None) -> bytes:
+        """Send one command APDU to the card first seen at ``slot_events``; the card's answer,
+        unchecked (``protocol.card.check_response`` reads it). Raises ``CardAbsent`` or
+        ``CardChanged`` (dongle.errors) when that card is no longer in the slot. Never resent:
+        the card would run the APDU twice."""
+        result = self._call("card_transmit", {"apdu": apdu, "slot_events": slot_events}, serial)
+        return _bytes(result, "rapdu")
 
     # -- provisioning (staff group only) ------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Each error has a wire ``code`` (docs/daemon-api.md §4): the daemon answers a failed request with
 that code and the client raises the matching class again, so callers catch the same types
 whether the failure happened in their process or in the daemon. A dongle's own non-OK statuses
-travel as code ``"dongle"`` and are raised as ``protocol.errors.DongleError`` subclasses.
+travel as code ``"dongle"`` and are raised as ``protocol.errors.DongleError`` subclasses
+(``dongle_status_error``), the card slot's as ``CardAbsent`` and ``CardChanged``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from dongle.model import LeaseHolder
+from protocol.errors import DongleError, dongle_error
+from protocol.messages import Status
 
 
 class DaemonError(Exception):
@@ -148,6 +151,32 @@ class LeaseLost(DaemonError):
 
 class UnsupportedVersion(DaemonError):
     code = "unsupported_version"
+
+
+class CardAbsent(DongleError):
+    """No card is in the dongle's card slot, or it was taken out during the command (then the
+    command may have reached the card: read the card again before going on)."""
+
+    advice = "insert the purchase card into the payment dongle's card slot and try again"
+
+
+class CardChanged(DongleError):
+    """The card in the slot is not the one the caller read: it was swapped, or taken out and
+    put back (its session with the card is gone). Nothing was sent to the card."""
+
+    advice = "the purchase card was taken out since it was read: leave it in and start again"
+
+
+_CARD_ERRORS: dict[int, type[DongleError]] = {
+    Status.CARD_ABSENT: CardAbsent,
+    Status.CARD_CHANGED: CardChanged,
+}
+
+
+def dongle_status_error(status: int, body: dict[str, Any] | None = None) -> DongleError:
+    """The typed exception for a non-OK status a dongle answered, the card slot's included."""
+    kind = _CARD_ERRORS.get(status)
+    return kind(status, body=body) if kind is not None else dongle_error(status, body)
 
 
 _BY_CODE: dict[str, type[DaemonError]] = {

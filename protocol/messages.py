@@ -41,10 +41,13 @@ class Command(enum.IntEnum):
     SIGN_SESSION = 0x31
     LOCK = 0x40
     WIPE = 0x41
+    CARD_STATUS = 0x50
+    CARD_TRANSMIT = 0x51
 
 
 # Commands a host may resend after a lost answer without any effect beyond the first run.
 # SIGN_PAYMENT is listed because the dongle answers a repeated payment id with the same signature.
+# CARD_TRANSMIT is not: the card would run the APDU again (an UPDATE, a fresh GET CHALLENGE).
 IDEMPOTENT_COMMANDS = frozenset(
     {
         Command.PING,
@@ -54,6 +57,7 @@ IDEMPOTENT_COMMANDS = frozenset(
         Command.READ_CERT,
         Command.SIGN_PAYMENT,
         Command.SIGN_SESSION,
+        Command.CARD_STATUS,
     }
 )
 
@@ -80,7 +84,15 @@ class Status(enum.IntEnum):
     CONFLICT = 0x21
     CANCELLED = 0x2D
     STORE_FAILURE = 0x30
+    CARD_CHANGED = 0x31
+    CARD_ABSENT = 0x32
     OTHER = 0x7F
+
+
+# CARD_TRANSMIT's ``apdu``: a short command APDU, from the bare header (CLA INS P1 P2) to
+# header, Lc, 255 data bytes and Le.
+MIN_APDU = 4
+MAX_APDU = 261
 
 
 class KeepaliveStatus(enum.IntEnum):

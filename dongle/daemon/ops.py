@@ -50,6 +50,8 @@ DONGLE_OPS: dict[str, DongleOp] = {
     "sign_session": DongleOp(
         Command.SIGN_SESSION, (("gateway_id", str), ("challenge", bytes), ("timestamp", int))
     ),
+    "card_status": DongleOp(Command.CARD_STATUS, shared=True),
+    "card_transmit": DongleOp(Command.CARD_TRANSMIT, (("apdu", bytes), ("slot_events", int))),
     "change_pin": DongleOp(
         Command.CHANGE_PIN, (_KA, ("pin_hash_enc", bytes), ("new_pin_enc", bytes))
     ),

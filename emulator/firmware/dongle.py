@@ -76,14 +76,14 @@ def _private_key(scalar: bytes) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
 
 
-def _blob(params: dict[str, Any], name: str, lo: int, hi: int) -> bytes:
+def blob_param(params: dict[str, Any], name: str, lo: int, hi: int) -> bytes:
     value = params.get(name)
     if not isinstance(value, bytes) or not lo <= len(value) <= hi:
         raise Refusal(Status.INVALID_PARAMETER, f"'{name}' must be a byte string of {lo}..{hi}")
     return value
 
 
-def _uint(params: dict[str, Any], name: str) -> int:
+def uint_param(params: dict[str, Any], name: str) -> int:
     value = params.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise Refusal(Status.INVALID_PARAMETER, f"'{name}' must be an unsigned integer")
@@ -168,7 +168,7 @@ class Firmware:
         return _private_key(self._state.payment_key)
 
     def _shared_key(self, params: dict[str, Any]) -> bytes:
-        peer = _blob(params, "key_agreement", 65, 65)
+        peer = blob_param(params, "key_agreement", 65, 65)
         try:
             return derive_key(self._agreement, peer)
         except PinProtocolError:
@@ -177,7 +177,7 @@ class Firmware:
             ) from None
 
     def _open(self, key: bytes, params: dict[str, Any], name: str, aad: bytes) -> bytes:
-        blob = _blob(params, name, 28, 256)
+        blob = blob_param(params, name, 28, 256)
         try:
             return decrypt(key, blob, aad)
         except PinProtocolError:
@@ -258,7 +258,7 @@ class Firmware:
 
     def _get_info(self, params: dict[str, Any]) -> dict[str, Any]:
         if "version" in params:
-            version = _uint(params, "version")
+            version = uint_param(params, "version")
             if version not in MESSAGE_VERSIONS:
                 raise Refusal(
                     Status.UNSUPPORTED_VERSION,
@@ -286,7 +286,7 @@ class Firmware:
         key = public_key_bytes(self._agreement.public_key())
         if "nonce" not in params:
             return {"key": key}  # unbound: for link tooling only, a host must refuse it
-        nonce = _blob(params, "nonce", 16, 64)
+        nonce = blob_param(params, "nonce", 16, 64)
         state = self._state
         if state.payment_key is None:
             return {"key": key}  # nothing signs yet, and no PIN command runs before a payment key
@@ -298,7 +298,7 @@ class Firmware:
         }
 
     def _attest(self, params: dict[str, Any]) -> dict[str, Any]:
-        nonce = _blob(params, "nonce", 16, 64)
+        nonce = blob_param(params, "nonce", 16, 64)
         state = self._state
         public = public_key_bytes(self._payment_key().public_key()) if state.payment_key else b""
         payload = ProvisioningAttestation(
@@ -328,7 +328,7 @@ class Firmware:
 
     def _write_cert(self, params: dict[str, Any]) -> dict[str, Any]:
         state = self._require(Lifecycle.KEY_GENERATED, Lifecycle.CERTIFIED)
-        der = _blob(params, "certificate", 1, MAX_CERT)
+        der = blob_param(params, "certificate", 1, MAX_CERT)
         try:
             cert = pki.parse_certificate(der)  # untrusted bytes: every fault becomes a refusal
         except MalformedCertificate as exc:
@@ -419,7 +419,7 @@ class Firmware:
         raise Refusal(Status.PUK_INVALID, "wrong PUK", retries=spent.puk_retries)
 
     def _check_token(self, params: dict[str, Any], message: bytes) -> None:
-        tag = _blob(params, "pin_auth", 16, 16)
+        tag = blob_param(params, "pin_auth", 16, 16)
         if self._token is None:
             raise Refusal(Status.PIN_AUTH_INVALID, "no PIN token was issued; ask for the PIN")
         if self._clock() - self._token_at > PIN_TOKEN_LIFETIME:

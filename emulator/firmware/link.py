@@ -1,5 +1,6 @@
 """The dongle's side of the link layer (docs/protocol.md §2): one frame per received transfer,
 sequence numbers and retransmission, LINK_ERROR for undecodable frames, KEEPALIVE and CANCEL.
+Requests go to the firmware, card commands to the card slot.
 
 Time only enters through the injected clock. With a timing profile a command "runs" for its cost:
 it is executed when the cost has elapsed (at the host's next read), so until then it has changed
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emulator.firmware.dongle import Clock, Firmware
+from emulator.usb.card_slot import CARD_COMMANDS, CardSlot
 from protocol.errors import FrameVersionError, MessageError
 from protocol.frame import MAX_FRAME, Frame, FrameDecoder, FrameType
 from protocol.messages import (
@@ -39,6 +41,7 @@ HARDWARE_TIMING: Mapping[Command, float] = {
     Command.CHANGE_PIN: 0.020,
     Command.GET_PIN_TOKEN: 0.020,
     Command.UNBLOCK_PIN: 0.020,
+    Command.CARD_TRANSMIT: 0.030,  # an APDU to a contact card, at its default clock
 }
 TIMING_PROFILES: Mapping[str, Mapping[Command, float]] = {"none": {}, "hardware": HARDWARE_TIMING}
 _HEAD = struct.Struct(">BI")
@@ -63,9 +66,14 @@ class _Answered:
 
 class Link:
     def __init__(
-        self, firmware: Firmware, clock: Clock, timing: Mapping[Command, float] | None = None
+        self,
+        firmware: Firmware,
+        slot: CardSlot,
+        clock: Clock,
+        timing: Mapping[Command, float] | None = None,
     ) -> None:
         self.firmware = firmware
+        self.slot = slot
         self._clock = clock
         self._timing = timing or {}
         self._pending: _Pending | None = None
@@ -184,4 +192,7 @@ class Link:
         if pending is None or self._clock() < pending.ready_at:
             return
         self._pending = None
-        self._answer(pending.seq, self.firmware.handle(pending.request))
+        request = pending.request
+        # The card reader is the USB device's, beside the secure element: no PIN, any state.
+        handler = self.slot.handle if request.command in CARD_COMMANDS else self.firmware.handle
+        self._answer(pending.seq, handler(request))

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from emulator.usb.backend import DeviceInfo, Port, VirtualBackend
@@ -314,7 +315,8 @@ def hotplug(arg: str, callback: Callable[[str, Mapping[str, str]], None]) -> Cal
 
 
 class CableControl:
-    """Drive the virtual cable: list dongles, plug, unplug, inject faults, add dongles."""
+    """Drive the virtual cable: list dongles, plug, unplug, inject faults, add dongles, and move
+    purchase cards in and out of the dongles' card slots."""
 
     def __init__(self, address: str) -> None:
         self.address = parse_address(address)
@@ -351,6 +353,23 @@ class CableControl:
     ) -> list[str]:
         """Manufacture ``count`` factory-fresh dongles on the cable; their serials."""
         return self._request("add_dongle", count=count, seed=seed, plugged=plugged)
+
+    def card_insert(self, serial: str, path: Path) -> bytes:
+        """Put the purchase card kept in ``path`` into the dongle's card slot; its ATR."""
+        return self._request("card_insert", serial=serial, path=str(Path(path).resolve()))
+
+    def card_remove(self, serial: str) -> str | None:
+        """Take the card out of the dongle's slot; the file it is kept in (None: slot empty)."""
+        return self._request("card_remove", serial=serial)
+
+    def card_status(self, serial: str) -> dict[str, Any]:
+        """The slot: present, card (its file), atr (hex), slot_events, removal (armed fault)."""
+        return self._request("card_status", serial=serial)
+
+    def card_fault(self, serial: str, moment: str, apdu: int) -> None:
+        """Pull the card out at the ``apdu``-th APDU from now: ``moment`` "before" it reaches
+        the card, "during" (it runs, its answer is lost) or "after" its answer."""
+        self._request("card_fault", serial=serial, moment=moment, apdu=apdu)
 
     def close(self) -> None:
         if self._client is not None:

@@ -1,9 +1,9 @@
 """The dongle end of the virtual cable: serves a ``VirtualBus`` over TCP.
 
 Each connection is either a device handle (after ``open``: bulk and control transfers on one
-dongle), a control client (list, plug, unplug, faults, new dongles) or, after ``subscribe``, a
-stream of hotplug events. USB errors travel as libusb error codes and are re-raised as the same
-pyusb exceptions on the host side.
+dongle), a control client (list, plug, unplug, faults, new dongles, purchase cards in the dongles'
+card slots) or, after ``subscribe``, a stream of hotplug events. USB errors travel as libusb
+error codes and are re-raised as the same pyusb exceptions on the host side.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from usb.core import USBError
 
+from emulator.card import CardImageError, VirtualPurchaseCard
 from emulator.usb.backend import DeviceInfo, LocalPort, LocalSource, info_of
 from emulator.usb.bus import BusError, VirtualBus
+from emulator.usb.card_slot import CardRemoval, RemovalMoment, SlotError
 from emulator.usb.faults import Fault, FaultError
 from emulator.usb.wire import (
     IN_NONE,
@@ -55,6 +58,9 @@ class CableServer:
         # Kept, not asked of the socket: the address is still named after the socket is closed.
         self.address = f"{bound_host}:{bound_port}"
         self._closing = threading.Event()
+        self._cards_lock = threading.Lock()
+        # serial -> the card in its slot and the file it is kept in
+        self._cards: dict[str, tuple[Path, VirtualPurchaseCard]] = {}
 
     def start(self) -> CableServer:
         thread = threading.Thread(target=self.serve_forever, name="cable-accept", daemon=True)
@@ -81,6 +87,56 @@ class CableServer:
         return LocalPort(
             self._source.checked(DeviceInfo(serial, desc.bus, address, desc.port_number)), address
         )
+
+    # -- purchase cards: a card file is "out" or in one dongle's slot -------------------------
+
+    def _card_file(self, serial: str) -> Path | None:
+        """The file of the card in the dongle's slot (None when the slot is empty: a removal
+        fault may have taken the card out since it was inserted). Call with _cards_lock held."""
+        entry = self._cards.get(serial)
+        if entry is None or self.bus.get(serial).card_slot.card is not entry[1]:
+            self._cards.pop(serial, None)
+            return None
+        return entry[0]
+
+    def insert_card(self, serial: str, path: Path) -> bytes:
+        """Put the card kept in ``path`` into the dongle's slot; its ATR."""
+        slot = self.bus.get(serial).card_slot
+        with self._cards_lock:
+            for holder in list(self._cards):
+                if self._card_file(holder) == path:
+                    raise SlotError(
+                        f"the card {path} is in dongle {holder}'s slot: remove it first"
+                    )
+            card = VirtualPurchaseCard.load(path)
+            atr = slot.insert(card)
+            self._cards[serial] = (path, card)
+        log.info("event=card_inserted serial=%s card=%s", serial, path)
+        return atr
+
+    def remove_card(self, serial: str) -> str | None:
+        """Take the card out of the dongle's slot; the file it is kept in, or None if empty."""
+        slot = self.bus.get(serial).card_slot
+        with self._cards_lock:
+            path = self._card_file(serial)
+            slot.remove()
+            self._cards.pop(serial, None)
+        log.info("event=card_removed serial=%s card=%s", serial, path or "-")
+        return str(path) if path else None
+
+    def card_status(self, serial: str) -> dict[str, Any]:
+        state = self.bus.get(serial).card_slot.state()
+        with self._cards_lock:
+            path = self._card_file(serial)
+        removal = state.removal
+        return {
+            "serial": serial,
+            "present": state.present,
+            "card": str(path) if path else None,
+            "atr": state.atr.hex(),
+            "slot_events": state.slot_events,
+            "removal": {"moment": removal.moment.value, "apdu": removal.apdu} if removal else None,
+        }
 
 
 _STREAMING = object()  # the handler has sent its own replies
@@ -112,7 +168,7 @@ class _Session:
                     result = handler(self, message)
                 except USBError as exc:
                     self._reply({"usb_error": exc.backend_error_code})
-                except (RequestError, BusError, FaultError) as exc:
+                except (RequestError, BusError, FaultError, SlotError, CardImageError) as exc:
                     self._reply({"error": str(exc)})
                 else:
                     if result is not _STREAMING:
@@ -238,6 +294,23 @@ def _info(dongle_info: DeviceInfo) -> dict[str, Any]:
     }
 
 
+def _card_path(m: dict[str, Any]) -> Path:
+    path = Path(_arg(m, "path", str))
+    if not path.is_absolute():
+        raise RequestError("'path' must be an absolute path: the cable runs in another directory")
+    return path
+
+
+def _card_fault(s: _Session, m: dict[str, Any]) -> None:
+    moment = _arg(m, "moment", str)
+    try:
+        removal = CardRemoval(RemovalMoment(moment), _arg(m, "apdu", int))
+    except ValueError:
+        moments = ", ".join(k.value for k in RemovalMoment)
+        raise RequestError(f"unknown removal moment {moment!r}; use one of {moments}") from None
+    s.server.bus.get(_arg(m, "serial", str)).card_slot.arm_removal(removal)
+
+
 _HANDLERS: dict[str, _Handler] = {
     "open": _open,
     "control": _control,
@@ -252,4 +325,8 @@ _HANDLERS: dict[str, _Handler] = {
     "clear_faults": lambda s, m: s.server.bus.get(_arg(m, "serial", str)).clear_faults(),
     "add_dongle": _add_dongle,
     "subscribe": _subscribe,
+    "card_insert": lambda s, m: s.server.insert_card(_arg(m, "serial", str), _card_path(m)),
+    "card_remove": lambda s, m: s.server.remove_card(_arg(m, "serial", str)),
+    "card_status": lambda s, m: s.server.card_status(_arg(m, "serial", str)),
+    "card_fault": _card_fault,
 }

@@ -1,5 +1,5 @@
 """``tvpay-emulator dongle`` (serve virtual dongles on the virtual cable) and
-``tvpay-emulator cable ...`` (plug, unplug, faults, list) subcommands."""
+``tvpay-emulator cable ...`` (plug, unplug, faults, list, card) subcommands."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from emulator.settings import load_table, resolve
 from emulator.usb.bus import VirtualBus
 from emulator.usb.cable import CableControl, CableError
 from emulator.usb.cable_server import CableServer
+from emulator.usb.card_slot import RemovalMoment
 from emulator.usb.wire import parse_address
 
 log = logging.getLogger("tvpay.emulator.dongle")
@@ -66,7 +67,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = actions.add_parser("add", help="manufacture and plug new dongles")
     add.add_argument("--count", type=int, default=1)
     add.add_argument("--seed", type=int)
+    _register_card(actions)
     cable.set_defaults(run=run_cable)
+
+
+def _register_card(actions: argparse._SubParsersAction) -> None:
+    card = actions.add_parser(
+        "card",
+        help="purchase cards in a dongle's card slot",
+        description="Move a purchase card (the JSON file a virtual card is kept in) into or out "
+        "of a dongle's card slot, show the slot, or pull the card out at a coming APDU.",
+    )
+    moves = card.add_subparsers(dest="card_action", required=True, metavar="CARD_ACTION")
+    insert = moves.add_parser("insert", help="put the card kept in FILE into the slot")
+    insert.add_argument("serial")
+    insert.add_argument("file", type=Path)
+    moves.add_parser("remove", help="take the card out of the slot").add_argument("serial")
+    moves.add_parser("status", help="the slot, as one JSON line").add_argument("serial")
+    pull = moves.add_parser("fault", help="pull the card out at the K-th APDU from now")
+    pull.add_argument("serial")
+    pull.add_argument("moment", choices=[m.value for m in RemovalMoment])
+    pull.add_argument("apdu", type=int, metavar="K")
 
 
 def run_dongle(args: argparse.Namespace) -> int:
@@ -141,6 +162,17 @@ def _params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+def _run_card(control: CableControl, args: argparse.Namespace) -> None:
+    if args.card_action == "insert":
+        print(f"atr={control.card_insert(args.serial, args.file).hex()}")
+    elif args.card_action == "remove":
+        print(f"card={control.card_remove(args.serial) or '-'}")
+    elif args.card_action == "status":
+        print(json.dumps(control.card_status(args.serial)))
+    else:
+        control.card_fault(args.serial, args.moment, args.apdu)
+
+
 def run_cable(args: argparse.Namespace) -> int:
     address = resolve(
         {"address": args.address}, {"address": "127.0.0.1:7001"}, "TVPAY_EMULATOR_CABLE_", {}
@@ -161,6 +193,8 @@ def run_cable(args: argparse.Namespace) -> int:
             elif args.action == "add":
                 for serial in control.add_dongle(args.count, seed=args.seed):
                     print(serial)
+            elif args.action == "card":
+                _run_card(control, args)
     except CableError as exc:
         print(f"tvpay-emulator cable: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """One virtual payment dongle on the USB bus: descriptors, control requests, the two bulk
 endpoints with 64-byte packet / short-packet / ZLP semantics, halts, reset, faults, and the
-firmware behind them.
+firmware and the card slot behind them.
 
 Every call names the bus address the caller opened: after an unplug (and a re-plug, which gives a
 new address, as real enumeration does) old handles get libusb's "no such device".
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from emulator.firmware.dongle import Clock, Firmware
 from emulator.firmware.link import Link
 from emulator.firmware.store import DongleStore, PowerCut
+from emulator.usb.card_slot import CardSlot
 from emulator.usb.descriptors import (
     CONFIGURATION,
     DESC_CONFIG,
@@ -59,6 +60,7 @@ class VirtualDongle:
         self.serial = store.serial
         self.descriptor = descriptor
         self.faults = FaultPlan(f"{seed}/{store.serial}")
+        self.card_slot = CardSlot()  # mechanical: the card stays in it while unplugged
         self._clock = clock
         self._timing = timing
         self._on_unplug = on_unplug
@@ -88,7 +90,8 @@ class VirtualDongle:
         with self._cond:
             firmware = Firmware(self.store, self._clock)
             self.descriptor.address = address
-            self._link = Link(firmware, self._clock, self._timing)
+            self.card_slot.power_on()
+            self._link = Link(firmware, self.card_slot, self._clock, self._timing)
             self._reset_endpoints()
             self._configuration = 0
 
@@ -118,6 +121,7 @@ class VirtualDongle:
     def clear_faults(self) -> None:
         with self._cond:
             self.faults.clear()
+            self.card_slot.arm_removal(None)
             self._halted.clear()
             self.store.cut_after = None
             self._hold_until = 0.0
@@ -199,7 +203,7 @@ class VirtualDongle:
         """USB port reset: endpoints and the link's sequence memory start over; RAM is kept."""
         with self._cond:
             link = self._check(address)
-            self._link = Link(link.firmware, self._clock, self._timing)
+            self._link = Link(link.firmware, self.card_slot, self._clock, self._timing)
             self._reset_endpoints()  # libusb restores the configuration after a reset
             self._cond.notify_all()
 

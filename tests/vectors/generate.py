@@ -261,6 +261,44 @@ _SAMPLE_MESSAGES: list[tuple[str, Message, int, int]] = [
     ("keepalive waiting", Keepalive(9, KeepaliveStatus.WAITING), 9, 0),
     ("cancel", Cancel(9), 9, 0),
     ("link error", LinkError(Status.INVALID_LENGTH), 0, 0),
+    ("card status", Request(Command.CARD_STATUS, 10, {}), 10, 0),
+    (
+        "card status, card in",
+        Response(
+            Status.OK,
+            10,
+            {
+                "present": True,
+                "atr": bytes.fromhex("3b6c000054565043") + bytes(8),
+                "slot_events": 3,
+            },
+        ),
+        10,
+        0,
+    ),
+    (
+        "card transmit, read binary",
+        Request(Command.CARD_TRANSMIT, 11, {"apdu": bytes.fromhex("00b0810020"), "slot_events": 3}),
+        11,
+        0,
+    ),
+    ("card transmit answer", Response(Status.OK, 11, {"rapdu": bytes(32) + b"\x90\x00"}), 11, 0),
+    (
+        "card absent",
+        Response(Status.CARD_ABSENT, 12, {"message": "no card in the slot", "slot_events": 4}),
+        12,
+        0,
+    ),
+    (
+        "card changed",
+        Response(
+            Status.CARD_CHANGED,
+            13,
+            {"message": "the card was taken out or replaced since slot event 3", "slot_events": 5},
+        ),
+        13,
+        0,
+    ),
 ]
 
 _BAD_MESSAGES: list[tuple[str, FrameType, str]] = [
