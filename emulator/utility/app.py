@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI, Path, Request
@@ -17,10 +17,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from emulator.utility.clock import Clock, ClockFileError
 from emulator.utility.faults import Faults, FaultSettings
+from emulator.utility.prepaid import PrepaidAccount, Reading
+from emulator.utility.seed import ACCOUNT_NO, Seed, SeedRejected, apply_seed
 from emulator.utility.signature import HEADER, SignatureRejected, check_signature
 from emulator.utility.store import STATEMENT_COLUMNS, Notification, UtilityStore
 
@@ -28,6 +30,14 @@ MAX_BODY = 16 * 1024
 _HUGE = 4 * 1024 * 1024
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PaymentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+AccountNo = Annotated[str, Path(pattern=ACCOUNT_NO)]
+
+
+class PurchaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    meter_no: str = Field(min_length=1, max_length=32)
+    meter_kind: Literal["remote", "card", "token"]
+    energy_wh: StrictInt = Field(ge=0, le=10**12)
 
 
 class WriteoffRequest(BaseModel):
@@ -39,38 +49,41 @@ class WriteoffRequest(BaseModel):
     amount_fen: StrictInt = Field(gt=0, le=10**12)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     paid_at: str = Field(min_length=1, max_length=32)
+    kind: Literal["bill", "purchase"] | None = None  # None: a bill, as before purchases existed
+    purchase: PurchaseIn | None = None
 
+    @model_validator(mode="after")
+    def purchase_iff_kind(self) -> Self:
+        if (self.kind == "purchase") != (self.purchase is not None):
+            raise ValueError('"purchase" is given exactly when "kind" is "purchase"')
+        return self
 
-class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    account_no: str = Field(min_length=1, max_length=32)
-    status: Literal["open", "closed"]
-
-
-class BillIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    account_no: str = Field(min_length=1, max_length=32)
-    bill_ref: str = Field(min_length=1, max_length=64)
-    status: Literal["unpaid", "paid_elsewhere"]
-    amount_fen: int | None = Field(default=None, gt=0)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-
-
-class Seed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    accounts: list[AccountIn] = []
-    bills: list[BillIn] = []
+    def notification(self) -> Notification:
+        body = self.model_dump(exclude={"kind", "purchase"})
+        meter_kind = self.purchase.meter_kind if self.purchase else None
+        return Notification(**body, meter_kind=meter_kind)
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def apply_seed(store: UtilityStore, seed: Seed) -> None:
-    for account in seed.accounts:
-        store.set_account(account.account_no, account.status)
-    for bill in seed.bills:
-        store.set_bill(bill.account_no, bill.bill_ref, bill.status, bill.amount_fen, bill.currency)
+def iso(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def meter_answer(account: PrepaidAccount, reading: Reading, now: int) -> dict[str, Any]:
+    """``GET /meters/{account_no}``: the balance now and the last settled days, oldest first."""
+    return {
+        "account_no": account.account_no,
+        "balance_fen": reading.balance_fen,
+        "currency": account.currency,
+        "as_of": iso(now),
+        "usage": [
+            {"day": u.day.isoformat(), "used_wh": u.used_wh, "spent_fen": u.spent_fen}
+            for u in reading.usage
+        ],
+    }
 
 
 def create_app(
@@ -113,9 +126,10 @@ def create_app(
         if settings.slow:
             faults.hold(settings.slow)
         forced = None if store.find(request.payment_id) else faults.take_rejection()
-        now = clock.now()
+        # The settings as the notification arrived: a fault cleared while it was held (slow)
+        # still shapes what this utility does with it.
         writeoff = store.write_off(
-            Notification(**request.model_dump()), now, clock.date(now), forced
+            request.notification(), clock.now(), forced, duplicate=bool(settings.ack_twice)
         )
         if settings.timeout_after_writeoff:
             faults.hold(None)
@@ -162,6 +176,29 @@ def create_app(
         writer.writerows(store.statement(date))
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
+    @app.get("/meters/{account_no}")
+    def meter(account_no: AccountNo) -> Response:
+        settings = faults.settings
+        if settings.down:
+            return error(503, "utility_down", "the utility's billing system is down")
+        if settings.slow:
+            faults.hold(settings.slow)
+        now = clock.now()
+        found = store.prepaid(account_no, now)
+        status = store.account_status(account_no)
+        if found is None:
+            if status is None:
+                return error(404, "account_unknown", f"no account {account_no} at this utility")
+            return error(404, "not_prepaid", f"account {account_no} is not a prepaid account")
+        if status == "closed":
+            return error(410, "account_closed", f"account {account_no} is closed")
+        return JSONResponse(meter_answer(*found, now))
+
+    @app.post("/control/accounts/{account_no}/close")
+    def close_account(account_no: AccountNo) -> dict[str, str]:
+        store.set_account(account_no, "closed")
+        return {"account_no": account_no, "status": "closed"}
+
     @app.post("/control/faults")
     def set_faults(change: FaultSettings) -> dict[str, Any]:
         faults.update(change)
@@ -174,16 +211,22 @@ def create_app(
 
     @app.get("/control/state")
     def state() -> dict[str, Any]:
-        return {**faults.state(), "writeoffs": store.counts(), "now": clock.now()}
+        now = clock.now()
+        return {
+            **faults.state(),
+            "writeoffs": store.counts(),
+            "duplicates": store.duplicates(),
+            "prepaid": store.prepaid_balances(now),
+            "now": now,
+        }
 
     @app.post("/control/seed")
-    def seed(body: Seed) -> dict[str, Any]:
-        apply_seed(store, body)
-        return {"accounts": len(body.accounts), "bills": len(body.bills)}
+    def seed(body: Seed) -> Response:
+        try:
+            apply_seed(store, body, clock.now())
+        except SeedRejected as exc:
+            return error(422, "seed_invalid", str(exc))
+        counts = {"accounts": len(body.accounts), "bills": len(body.bills)}
+        return JSONResponse({**counts, "prepaid": len(body.prepaid)})
 
     return app
-
-
-def load_seed(text: str) -> Seed:
-    """A seed file's content (JSON ``{"accounts": [...], "bills": [...]}``)."""
-    return Seed.model_validate(json.loads(text))

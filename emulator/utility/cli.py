@@ -1,5 +1,6 @@
-"""``python -m emulator.utility``: ``serve`` runs the simulator; ``state``, ``faults``, ``clear``
-and ``statement`` talk to a running one (docs/emulator.md, "The utility simulator")."""
+"""``python -m emulator.utility``: ``serve`` runs the simulator; ``state``, ``faults``, ``clear``,
+``statement``, ``meter`` and ``close`` talk to a running one (docs/emulator.md, "The utility
+simulator")."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from emulator.utility.app import apply_seed, create_app, load_seed
-from emulator.utility.clock import Clock
+from emulator.utility.app import create_app
+from emulator.utility.clock import Clock, ClockFileError
 from emulator.utility.faults import Faults
+from emulator.utility.seed import apply_seed, load_seed
 from emulator.utility.store import UtilityStore
 
 
@@ -68,13 +70,17 @@ def _listen(address: str) -> socket.socket:
 def cmd_serve(args: argparse.Namespace) -> int:
     key = _gateway_key(args)
     store = UtilityStore(Path(args.state_dir))
+    clock = Clock(Path(args.clock_file) if args.clock_file else None)
     if args.seed:
         try:
+            now = clock.now()
+        except ClockFileError as exc:
+            raise UtilityCliError(str(exc)) from None
+        try:
             seed = load_seed(Path(args.seed).read_text(encoding="utf-8"))
+            apply_seed(store, seed, now)
         except (OSError, ValueError, ValidationError) as exc:
             raise UtilityCliError(f"seed file {args.seed} is unusable: {exc}") from None
-        apply_seed(store, seed)
-    clock = Clock(Path(args.clock_file) if args.clock_file else None)
     sock = _listen(args.listen)
     host, port = sock.getsockname()[:2]
     app = create_app(store, Faults(), clock, key)
@@ -116,6 +122,14 @@ def cmd_statement(args: argparse.Namespace) -> int:
     return _call("GET", f"{args.url.rstrip('/')}/statements/{args.date}.csv")
 
 
+def cmd_meter(args: argparse.Namespace) -> int:
+    return _call("GET", f"{args.url.rstrip('/')}/meters/{args.account_no}")
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    return _call("POST", f"{args.url.rstrip('/')}/control/accounts/{args.account_no}/close")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emulator.utility", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--gateway", help="gateway base URL to fetch that key from")
     p.add_argument("--ca-file", help="CA certificate (PEM) for an https --gateway")
     p.add_argument("--clock-file", help="file holding the simulated Unix time (default: real)")
-    p.add_argument("--seed", help='JSON {"accounts": [...], "bills": [...]} to load at start')
+    p.add_argument(
+        "--seed", help='JSON {"accounts": [...], "bills": [...], "prepaid": [...]} to load at start'
+    )
     p.set_defaults(func=cmd_serve)
     for name, func, helptext in (
         ("state", cmd_state, "show faults and write-off counts"),
@@ -144,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--url", required=True)
     q.add_argument("date", help="YYYY-MM-DD")
     q.set_defaults(func=cmd_statement)
+    for name, func, helptext in (
+        ("meter", cmd_meter, "print a prepaid account's balance and last 30 days"),
+        ("close", cmd_close, "close an account: its next payments are rejected account_closed"),
+    ):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--url", required=True)
+        q.add_argument("account_no")
+        q.set_defaults(func=func)
     return parser
 
 

@@ -6,7 +6,6 @@ A test that wants the utility "down for hours" advances the file instead of wait
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -27,6 +26,3 @@ class Clock:
                 f"{self._file} must hold Unix seconds (digits only), not {text[:20]!r}"
             )
         return int(text)
-
-    def date(self, unix: int) -> str:
-        return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d")

@@ -1,9 +1,11 @@
 """Faults a tester injects into the utility (``POST /control/faults``), kept in memory.
 
-``slow``: seconds to wait before handling a notification. ``down``: answer 503 until cleared.
-``ack_twice``: acknowledge each write-off again when asked (``GET /writeoffs/{id}``) as a utility
-that pushes its acks twice does; the gateway must not move a payment twice. ``reject``: refuse the
-next ``count`` new notifications with ``reason``. ``timeout_after_writeoff``: write the bill off,
+``slow``: seconds to wait before handling a notification or a meter query. ``down``: answer 503
+until cleared. ``ack_twice``: a utility whose idempotency is broken: a repeated notification of a
+payment it already wrote off is written off again under a new reference (a second line on its
+statement, a second credit on a prepaid balance) and answered with that reference; the gateway
+must keep the first, move no money and flag the contradiction. ``reject``: refuse the next
+``count`` new notifications with ``reason``. ``timeout_after_writeoff``: write the bill off,
 then hold the answer until the faults are cleared (the gateway's client times out, or its process
 dies, without hearing the utility's answer). ``hostile``: answer with ``garbage_json``, a
 ``huge_body`` or a ``wrong_payment_id`` after writing off.

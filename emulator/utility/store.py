@@ -1,9 +1,13 @@
-"""The utility's own database (SQLite in its state directory): accounts, bills and write-offs.
+"""The utility's own database (SQLite in its state directory): accounts, bills, write-offs and
+prepaid (远程费控) accounts with the credits their purchases put on them.
 
 A write-off is keyed by the gateway's payment id, so a notification that arrives twice is answered
-twice with the same record and the bill is written off once. Accounts and bills the utility was
-never told about are taken as open and unpaid: the simulator only needs to know the exceptions
-(closed accounts, bills paid at the counter, amounts it expects).
+twice with the same record and the bill is written off once — unless the ``ack_twice`` fault makes
+this utility's idempotency broken: then a repeat is written off again under a new reference (a
+row of ``duplicate_writeoffs``, on the statement too, and a second credit on a prepaid balance).
+Accounts and bills the utility was never told about are taken as open and unpaid: the simulator
+only needs to know the exceptions (closed accounts, bills paid at the counter, amounts it
+expects). A purchase for a remote meter is the exception: its account must be seeded prepaid.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
+
+from emulator.utility.prepaid import Credit, PrepaidAccount, Reading, day_of, read
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -43,6 +50,29 @@ CREATE TABLE IF NOT EXISTS writeoffs (
     written_off_date TEXT NOT NULL,
     notifications INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS duplicate_writeoffs (
+    utility_ref TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES writeoffs (payment_id),
+    written_off_at INTEGER NOT NULL,
+    written_off_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prepaid_accounts (
+    account_no TEXT PRIMARY KEY,
+    opening_fen INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    daily_use_wh INTEGER NOT NULL,
+    price_milli_fen_per_kwh INTEGER NOT NULL,
+    overdraft_fen INTEGER NOT NULL,
+    since TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prepaid_credits (
+    utility_ref TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL,
+    account_no TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prepaid_credits_account ON prepaid_credits (account_no, at);
 """
 
 STATEMENT_COLUMNS = (
@@ -65,6 +95,7 @@ class Notification:
     amount_fen: int
     currency: str
     paid_at: str
+    meter_kind: str | None = None  # a purchase's meter: "remote", "card" or "token"; None: a bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +139,14 @@ class UtilityStore:
                 (account_no, status),
             )
 
+    def account_status(self, account_no: str) -> str | None:
+        """'open' or 'closed' when the utility was told; None when it never heard of it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status FROM accounts WHERE account_no = ?", (account_no,)
+            ).fetchone()
+        return row[0] if row else None
+
     def set_bill(
         self,
         account_no: str,
@@ -124,6 +163,64 @@ class UtilityStore:
                 (bill_ref, account_no, amount_fen, currency, status),
             )
 
+    def set_prepaid(self, account: PrepaidAccount) -> None:
+        """Seed (or re-seed) a prepaid account: its balance at the start of ``since`` is the
+        opening balance; purchases from then on still count."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO prepaid_accounts VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (account_no) DO UPDATE SET opening_fen = excluded.opening_fen, "
+                "currency = excluded.currency, daily_use_wh = excluded.daily_use_wh, "
+                "price_milli_fen_per_kwh = excluded.price_milli_fen_per_kwh, "
+                "overdraft_fen = excluded.overdraft_fen, since = excluded.since",
+                (
+                    account.account_no,
+                    account.opening_fen,
+                    account.currency,
+                    account.daily_use_wh,
+                    account.price_milli_fen_per_kwh,
+                    account.overdraft_fen,
+                    account.since.isoformat(),
+                ),
+            )
+
+    def prepaid(self, account_no: str, now: int) -> tuple[PrepaidAccount, Reading] | None:
+        """The prepaid account and its reading at ``now``; None when it is not prepaid here."""
+        with self._lock:
+            account = self._prepaid_account(account_no)
+            if account is None:
+                return None
+            return account, read(account, self._credits(account_no), now)
+
+    def prepaid_balances(self, now: int) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            numbers = [r[0] for r in self._db.execute("SELECT account_no FROM prepaid_accounts")]
+            found = {n: self._prepaid_account(n) for n in numbers}
+            return {
+                n: {
+                    "balance_fen": read(a, self._credits(n), now).balance_fen,
+                    "currency": a.currency,
+                }
+                for n, a in found.items()
+                if a is not None
+            }
+
+    def _prepaid_account(self, account_no: str) -> PrepaidAccount | None:
+        row = self._db.execute(
+            "SELECT account_no, opening_fen, currency, daily_use_wh, price_milli_fen_per_kwh, "
+            "overdraft_fen, since FROM prepaid_accounts WHERE account_no = ?",
+            (account_no,),
+        ).fetchone()
+        if row is None:
+            return None
+        return PrepaidAccount(*row[:6], since=date.fromisoformat(row[6]))
+
+    def _credits(self, account_no: str) -> list[Credit]:
+        rows = self._db.execute(
+            "SELECT at, amount_fen FROM prepaid_credits WHERE account_no = ?", (account_no,)
+        )
+        return [Credit(at, amount) for at, amount in rows]
+
     def find(self, payment_id: str) -> Writeoff | None:
         with self._lock:
             return self._find(payment_id)
@@ -136,8 +233,15 @@ class UtilityStore:
         ).fetchone()
         return Writeoff(*row) if row else None
 
-    def write_off(self, note: Notification, now: int, date: str, forced: str | None) -> Writeoff:
-        """Write the bill off once per payment id; a repeat returns the first answer.
+    def write_off(
+        self,
+        note: Notification,
+        now: int,
+        forced: str | None,
+        duplicate: bool = False,
+    ) -> Writeoff:
+        """Write the bill off (or credit the purchase) once per payment id; a repeat returns the
+        first answer, or with ``duplicate`` (a credited payment only) a new write-off.
 
         ``forced`` is a rejection reason injected by a fault, applied only to a new payment.
         """
@@ -151,11 +255,14 @@ class UtilityStore:
                         "WHERE payment_id = ?",
                         (note.payment_id,),
                     )
+                    answer = existing
+                    if duplicate and existing.status == "credited":
+                        answer = self._write_off_again(existing, now)
                     self._db.execute("COMMIT")
-                    return existing
+                    return answer
                 reason = forced or self._refusal(note)
                 status = "rejected" if reason else "credited"
-                ref = None if reason else "UT" + date.replace("-", "") + secrets.token_hex(5)
+                ref = None if reason else _new_ref(now)
                 self._db.execute(
                     "INSERT INTO writeoffs (payment_id, status, utility_ref, reason, biller, "
                     "account_no, bill_ref, amount_fen, currency, paid_at, written_off_at, "
@@ -172,14 +279,38 @@ class UtilityStore:
                         note.currency,
                         note.paid_at,
                         now,
-                        date,
+                        day_of(now).isoformat(),
                     ),
                 )
+                if ref is not None and note.meter_kind == "remote":
+                    self._credit(ref, note.payment_id, note.account_no, note.amount_fen, now)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return Writeoff(note.payment_id, status, ref, reason, 1)
+
+    def _write_off_again(self, first: Writeoff, now: int) -> Writeoff:
+        """What a utility without idempotency does with a repeat: a second write-off, and for a
+        prepaid purchase a second credit on the balance."""
+        ref = _new_ref(now)
+        self._db.execute(
+            "INSERT INTO duplicate_writeoffs VALUES (?, ?, ?, ?)",
+            (ref, first.payment_id, now, day_of(now).isoformat()),
+        )
+        credit = self._db.execute(
+            "SELECT account_no, amount_fen FROM prepaid_credits WHERE payment_id = ?",
+            (first.payment_id,),
+        ).fetchone()
+        if credit is not None:
+            self._credit(ref, first.payment_id, credit[0], credit[1], now)
+        return Writeoff(first.payment_id, "credited", ref, None, first.notifications + 1)
+
+    def _credit(self, ref: str, payment_id: str, account_no: str, amount: int, now: int) -> None:
+        self._db.execute(
+            "INSERT INTO prepaid_credits VALUES (?, ?, ?, ?, ?)",
+            (ref, payment_id, account_no, amount, now),
+        )
 
     def _refusal(self, note: Notification) -> str | None:
         account = self._db.execute(
@@ -187,6 +318,8 @@ class UtilityStore:
         ).fetchone()
         if account and account[0] == "closed":
             return "account_closed"
+        if note.meter_kind is not None:
+            return self._purchase_refusal(note, known=account is not None)
         bill = self._db.execute(
             "SELECT status, amount_fen, currency FROM bills WHERE account_no = ? AND bill_ref = ?",
             (note.account_no, note.bill_ref),
@@ -209,13 +342,34 @@ class UtilityStore:
         ).fetchone()
         return "bill_paid_elsewhere" if paid else None
 
-    def statement(self, date: str) -> list[tuple[Any, ...]]:
+    def _purchase_refusal(self, note: Notification, known: bool) -> str | None:
+        """A card or token meter holds its own balance: the utility only records the sale. A
+        remote meter's balance is kept here, so its account must be prepaid."""
+        if note.meter_kind != "remote":
+            return None
+        prepaid = self._prepaid_account(note.account_no)
+        if prepaid is None:
+            has_bills = self._db.execute(
+                "SELECT 1 FROM bills WHERE account_no = ?", (note.account_no,)
+            ).fetchone()
+            return "not_prepaid" if known or has_bills else "account_unknown"
+        return "amount_mismatch" if prepaid.currency != note.currency else None
+
+    def statement(self, day: str) -> list[tuple[Any, ...]]:
+        """The day's write-offs, a duplicate one (``ack_twice``) as a line of its own."""
+        columns = ", ".join(STATEMENT_COLUMNS)
+        again = ", ".join(
+            f"d.{c}" if c in ("utility_ref", "written_off_at") else f"w.{c}"
+            for c in STATEMENT_COLUMNS
+        )
         with self._lock:
             return self._db.execute(
-                f"SELECT {', '.join(STATEMENT_COLUMNS)} FROM writeoffs "
-                "WHERE status = 'credited' AND written_off_date = ? ORDER BY written_off_at, "
-                "utility_ref",
-                (date,),
+                f"SELECT {columns} FROM writeoffs WHERE status = 'credited' "
+                "AND written_off_date = ? "
+                f"UNION ALL SELECT {again} FROM duplicate_writeoffs d "
+                "JOIN writeoffs w ON w.payment_id = d.payment_id WHERE d.written_off_date = ? "
+                "ORDER BY written_off_at, utility_ref",
+                (day, day),
             ).fetchall()
 
     def counts(self) -> dict[str, int]:
@@ -228,3 +382,12 @@ class UtilityStore:
             counts[status] = count
             counts["notifications"] += notes
         return counts
+
+    def duplicates(self) -> int:
+        """Write-offs made again for a payment already written off (``ack_twice``)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM duplicate_writeoffs").fetchone()[0]
+
+
+def _new_ref(now: int) -> str:
+    return "UT" + day_of(now).strftime("%Y%m%d") + secrets.token_hex(5)
