@@ -141,7 +141,11 @@ def bind_account(
         return Refusal(error)
     _audit(session, household, target, proof, "bound")
     unpaid = list(
-        session.scalars(select(Bill).where(Bill.account_id == account.id, Bill.status == "unpaid"))
+        session.scalars(
+            select(Bill).where(
+                Bill.account_id == account.id, Bill.status == "unpaid", Bill.kind == "bill"
+            )
+        )
     )
     return account_view(account, biller, unpaid)
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from gateway import cli_bank, cli_money
+from gateway import cli_bank, cli_money, cli_prepaid
 from gateway import staff as staff_service
 from gateway.bills_import import import_rows, read_file
 from gateway.config import GatewayConfig, load_config, write_config
@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dispatch_parsers(sub)
     cli_money.register(sub, _database)
     cli_bank.register(sub, _database)
+    cli_prepaid.register(sub, _database)
     reconcile_command.register(sub, _database)
     return parser
 

@@ -7,7 +7,7 @@ Everything comes from one seeded random generator, so a seed always gives the sa
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from gateway.bind_codes import demo_bind_code, hash_bind_code
 from gateway.clock import now
 from gateway.db.models import Bill, Household
 from gateway.funding.wallet import credit_wallet
+from gateway.prepaid.demo import add_demo_meters
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华文丽志强晓明海燕雪梅玉兰红梅淑珍春梅子涵浩然欣怡宇轩梓萱一诺"
@@ -70,12 +71,15 @@ class DemoHousehold:
     name: str
     address: str
     accounts: list[DemoAccount]
+    # The demo household's prepaid meters (gateway.prepaid.demo); none for the others.
+    prepaid: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "household_no": self.household_no,
             "name": self.name,
             "address": self.address,
+            "prepaid": self.prepaid,
             "accounts": [
                 {
                     "utility": a.utility,
@@ -199,7 +203,9 @@ def create_demo_data(session: Session, households: int, seed: int) -> list[DemoH
             _settle_history(session, account.id, keep_unpaid=rng.choice((0, 1, 1, 2)), at=t)
             accounts.append(DemoAccount(utility, biller[1], account_no, holder, bind_code, bound))
         _fund_wallet(session, household_no, account_ids)
-        created.append(DemoHousehold(household_no, name, address, accounts))
+        # The first household is the one the emulator's box uses: it also buys electricity.
+        prepaid = add_demo_meters(session, household, city[2], seed, t) if not created else []
+        created.append(DemoHousehold(household_no, name, address, accounts, prepaid))
     audit.record(session, "cli", "demo_data", f"{households} households", seed=seed)
     return created
 

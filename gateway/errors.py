@@ -19,19 +19,32 @@ class ImportFileError(GatewayError):
 
 
 class APIError(GatewayError):
-    """An error answered to an API client as ``{"error": {"code", "message"}}``."""
+    """An error answered to an API client as ``{"error": {"code", "message"}}``, with
+    ``"details"`` when the error carries numbers a client acts on (so it need not parse words)."""
 
     status: int = 400
     code: str = "bad_request"
 
     def __init__(
-        self, message: str, code: str | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        details: dict[str, int | str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.details = details
         if code is not None:
             self.code = code
+
+    def body(self) -> dict[str, dict[str, object]]:
+        """The JSON body answered for this error."""
+        error: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 class BadRequest(APIError):

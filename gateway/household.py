@@ -53,7 +53,9 @@ def list_accounts(session: Session, household_id: int) -> list[dict[str, Any]]:
     ids = [account.id for account, _ in rows]
     if ids:
         for bill in session.scalars(
-            select(Bill).where(Bill.account_id.in_(ids), Bill.status == "unpaid")
+            select(Bill).where(
+                Bill.account_id.in_(ids), Bill.status == "unpaid", Bill.kind == "bill"
+            )
         ):
             unpaid[bill.account_id].append(bill)
     return [account_view(a, b, unpaid[a.id]) for a, b in rows]
@@ -68,7 +70,9 @@ def unbind_account(session: Session, household_id: int, account_id: str) -> None
 def account_bills(session: Session, household_id: int, account_id: str) -> list[dict[str, Any]]:
     account, biller = _account(session, household_id, account_id)
     bills = session.scalars(
-        select(Bill).where(Bill.account_id == account.id).order_by(Bill.period.desc())
+        select(Bill)
+        .where(Bill.account_id == account.id, Bill.kind == "bill")
+        .order_by(Bill.period.desc())
     )
     return [bill_view(b, account, biller) for b in bills]
 
@@ -78,7 +82,8 @@ def household_bills(session: Session, household_id: int, status: str) -> list[di
         select(Bill, UtilityAccount, Biller)
         .join(UtilityAccount, Bill.account_id == UtilityAccount.id)
         .join(Biller, UtilityAccount.biller_code == Biller.code)
-        .where(UtilityAccount.household_id == household_id)
+        # A purchase's one-off bill is shown as the purchase (gateway.prepaid), never as a bill.
+        .where(UtilityAccount.household_id == household_id, Bill.kind == "bill")
     )
     if status != "all":
         query = query.where(Bill.status == status)

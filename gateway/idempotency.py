@@ -105,7 +105,7 @@ def run_idempotent(
         with session.begin_nested():
             status, body = work(session)
     except APIError as exc:
-        status, body = exc.status, {"error": {"code": exc.code, "message": exc.message}}
+        status, body = exc.status, exc.body()
     session.add(
         IdempotencyKey(
             household_id=scope,

@@ -1,13 +1,16 @@
-"""The gateway's own keys: the operator CA that certifies dongles and the receipt signing key.
+"""The gateway's own keys: the operator CA that certifies dongles, the receipt signing key, and
+the vending secret its simulated HSM derives prepaid keys from (purchase cards, STS tokens).
 
-Both are P-256, kept as PEM files (0600) in the state directory. ``init`` creates them once;
-re-running it keeps them, because replacing either would invalidate every issued certificate or
-receipt.
+The first two are P-256, kept as PEM files (0600) in the state directory; the vending secret is
+32 random bytes (0600). ``init`` creates them once; re-running it keeps them and adds any that is
+missing, because replacing one would invalidate every issued certificate, receipt, card or meter
+key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,8 @@ from protocol.pki import (
 )
 from protocol.signing import public_key_bytes
 
+VENDING_KEY = "vending.key"
+VENDING_SECRET_SIZE = 32
 _CA_YEARS = 20
 _DEVICE_CERT_YEARS = 10
 
@@ -38,6 +43,7 @@ _DEVICE_CERT_YEARS = 10
 class GatewayKeys:
     operator_ca: CertificateAuthority
     receipt_key: ec.EllipticCurvePrivateKey
+    vending_secret: bytes  # never leaves the gateway; prepaid keys are derived from it
 
     @property
     def receipt_public_pem(self) -> str:
@@ -78,6 +84,9 @@ def ensure_keys(state_dir: Path, gateway_id: str) -> GatewayKeys:
     receipt_path = state_dir / RECEIPT_KEY
     if not receipt_path.exists():
         write_private(receipt_path, private_key_pem(new_key()))
+    vending_path = state_dir / VENDING_KEY
+    if not vending_path.exists():
+        write_private(vending_path, secrets.token_bytes(VENDING_SECRET_SIZE))
     return load_keys(state_dir)
 
 
@@ -100,8 +109,23 @@ def load_keys(state_dir: Path) -> GatewayKeys:
             f"{state_dir / OPERATOR_CA_CERT} is missing or damaged; restore it from backup"
         ) from None
     return GatewayKeys(
-        CertificateAuthority(ca_key, ca_cert), _load_private(state_dir / RECEIPT_KEY)
+        CertificateAuthority(ca_key, ca_cert),
+        _load_private(state_dir / RECEIPT_KEY),
+        _load_vending_secret(state_dir / VENDING_KEY),
     )
+
+
+def _load_vending_secret(path: Path) -> bytes:
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} is missing; run 'tvpay-gateway init' (it adds missing keys and keeps the "
+            "others)"
+        ) from None
+    if len(secret) != VENDING_SECRET_SIZE:
+        raise ConfigError(f"{path} is not {VENDING_SECRET_SIZE} bytes; restore it from backup")
+    return secret
 
 
 def issue_device_certificate(

@@ -46,6 +46,16 @@ def _bill_paid() -> Conflict:
     )
 
 
+def _bill_void() -> Gone:
+    # Only a purchase bill is ever void: a newer purchase for the same meter replaced it, or the
+    # purchase was reversed. Its payment must never take money.
+    return Gone(
+        "This purchase was replaced by a newer one or reversed; nothing was paid. Start the "
+        "purchase again from the meter screen.",
+        code="purchase_replaced",
+    )
+
+
 def create_payment(
     session: Session,
     household_id: int,
@@ -69,6 +79,8 @@ def create_payment(
     bill, account, biller = row
     if bill.status == "paid":
         raise _bill_paid()
+    if bill.status == "void":
+        raise _bill_void()
     if currency != bill.currency:
         raise Unprocessable(
             f"The bill is in {bill.currency}; pay it in that currency.", code="currency_mismatch"
@@ -248,6 +260,8 @@ def authorize(
     assert bill is not None  # foreign key
     if bill.status == "paid":
         raise _bill_paid()
+    if bill.status == "void":
+        raise _bill_void()
     if now() > payment.expires_at + signed_grace:
         raise Gone(
             "The payment expired before it was authorized; create a new payment.",

@@ -68,7 +68,7 @@ def payment_status(payment: Payment, bill: Bill) -> str:
     paid), so the state does too."""
     if payment.status != "requires_authorization":
         return payment.status
-    if bill.status == "paid":
+    if bill.status in ("paid", "void"):  # void: a purchase replaced before it was paid
         return "canceled"
     if now() > payment.expires_at:
         return "expired"

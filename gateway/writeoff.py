@@ -18,10 +18,11 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from gateway.clock import iso
-from gateway.db.models import Bill, FundingSource, Payment
+from gateway.db.models import Bill, FundingSource, Payment, PrepaidMeter, Purchase
 from gateway.funding.take import give_back
 from gateway.keys import GatewayKeys
 from gateway.outbox import enqueue
+from gateway.prepaid import fulfilment
 from protocol.signing import sign
 
 log = logging.getLogger("tvpay.gateway.writeoff")
@@ -43,9 +44,11 @@ class UtilityAnswer:
     reason: str | None = None
 
 
-def notification(payment: Payment) -> dict[str, Any]:
-    """The JSON object the utility receives for a paid bill."""
-    return {
+def notification(
+    payment: Payment, purchase: tuple[Purchase, PrepaidMeter] | None = None
+) -> dict[str, Any]:
+    """The JSON object the utility receives for a paid bill, or for a prepaid purchase."""
+    body: dict[str, Any] = {
         "payment_id": payment.id,
         "biller": payment.biller_code,
         "account_no": payment.account_no,
@@ -54,11 +57,44 @@ def notification(payment: Payment) -> dict[str, Any]:
         "currency": payment.currency,
         "paid_at": iso(payment.succeeded_at),
     }
+    if purchase is not None:
+        bought, meter = purchase
+        body["kind"] = "purchase"
+        body["purchase"] = {
+            "meter_no": meter.meter_no,
+            "meter_kind": meter.kind,
+            "energy_wh": bought.energy_wh,
+        }
+    return body
 
 
 def enqueue_writeoff(session: Session, payment: Payment, now: int) -> None:
-    """Queue the notification in the transaction that makes the payment succeed."""
-    enqueue(session, TOPIC, payment.id, notification(payment), now)
+    """Queue the notification in the transaction that makes the payment succeed.
+
+    A purchase becomes ``pending``; the utility hears of it now only for a remote meter (the
+    utility's credit is the fulfilment). A card or token purchase is told when the meter credit
+    exists (``queue_fulfilled``): the utility's vending records must not show a sale the meter
+    never got."""
+    # Already in the session, locked, for every caller that makes a payment succeed.
+    bill = session.get(Bill, payment.bill_id)
+    assert bill is not None  # foreign key
+    if bill.kind != "purchase":
+        enqueue(session, TOPIC, payment.id, notification(payment), now)
+        return
+    purchase = fulfilment.purchase_of(session, payment, lock=True)
+    assert purchase is not None  # a purchase bill is made with its purchase
+    meter = fulfilment.mark_paid(session, purchase, payment, now)
+    if meter.kind == "remote" or purchase.fulfilment == "done":
+        queue_fulfilled(session, purchase, now)
+
+
+def queue_fulfilled(session: Session, purchase: Purchase, now: int) -> None:
+    """Tell the utility of a purchase whose meter credit exists (once: the outbox key is the
+    payment id)."""
+    payment = session.get(Payment, purchase.payment_id)
+    meter = session.get(PrepaidMeter, purchase.meter_id)
+    assert payment is not None and meter is not None  # foreign keys
+    enqueue(session, TOPIC, payment.id, notification(payment, (purchase, meter)), now)
 
 
 def signed_body(keys: GatewayKeys, payload: dict[str, Any]) -> tuple[bytes, str]:
@@ -88,6 +124,7 @@ def record_answer(session: Session, payment_id: str, answer: UtilityAnswer, now:
         log.info(
             "event=payment_credited payment_id=%s utility_ref=%s", payment.id, answer.utility_ref
         )
+        fulfilment.mark_credited(session, payment, now)
         return "credited"
     _refund(session, payment, answer.reason or "rejected", now)
     return "refunded"
@@ -120,6 +157,10 @@ def _refund(session: Session, payment: Payment, reason: str, now: int) -> None:
         # Account closed, amount disputed…: the bill is not paid; the utility decides whether it
         # can be paid again (a closed account refuses the next payment the same way).
         bill.status, bill.paid_at, bill.payment_id = "unpaid", None, None
+    if bill.kind == "purchase":
+        purchase = fulfilment.purchase_of(session, payment, lock=True)
+        assert purchase is not None  # a purchase bill is made with its purchase
+        fulfilment.mark_refunded(session, purchase, bill, now)
     log.info("event=payment_refunded payment_id=%s reason=%s", payment.id, reason)
     if payment.funding_source_id is None:
         return  # paid before the ledger: nothing was posted, nothing to post back

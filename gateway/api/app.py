@@ -10,7 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api import routes_household, routes_public, routes_staff
+from gateway.api import (
+    routes_cards,
+    routes_household,
+    routes_prepaid,
+    routes_public,
+    routes_staff,
+)
 from gateway.context import GatewayContext
 from gateway.errors import APIError
 
@@ -80,13 +86,13 @@ def create_app(ctx: GatewayContext) -> FastAPI:
         description="Bills, dongle-signed payments and the dongle registry. See docs/gateway.md.",
     )
     app.state.ctx = ctx
-    for module in (routes_public, routes_household, routes_staff):
+    for module in (routes_public, routes_household, routes_staff, routes_cards, routes_prepaid):
         app.include_router(module.router)
 
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
         log.info("event=api_error code=%s status=%d", exc.code, exc.status)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from gateway import household as hh
 from gateway.api.bank_answers import after_authorize
@@ -31,6 +33,7 @@ from gateway.api.schemas import (
     decode_b64,
 )
 from gateway.binding import Proof, Refusal, bind_account
+from gateway.context import GatewayContext
 from gateway.crediting import crediting_check
 from gateway.errors import BadRequest
 from gateway.funding.sources import list_sources, set_default
@@ -43,6 +46,39 @@ ID_PATTERN = r"^[a-z]{3,4}_[0-9a-f]{32}$"
 AccountId = Annotated[str, Path(pattern=ID_PATTERN)]
 PaymentId = Annotated[str, Path(pattern=ID_PATTERN)]
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def require_idempotency_key(key: str | None) -> str:
+    """The Idempotency-Key header of a request that starts a payment, or 400."""
+    if key is None:
+        raise BadRequest(
+            "Send an Idempotency-Key header (a new UUID for each payment the user starts).",
+            code="idempotency_key_missing",
+        )
+    if not _KEY.fullmatch(key):
+        raise BadRequest(
+            "The Idempotency-Key must be 1..255 visible ASCII characters, such as a UUID.",
+            code="idempotency_key_invalid",
+        )
+    return key
+
+
+def idempotent_answer(
+    c: GatewayContext,
+    household_id: int,
+    key: str,
+    digest: str,
+    work: Callable[[Session], tuple[int, dict[str, Any]]],
+) -> JSONResponse:
+    """Run ``work`` once per Idempotency-Key (docs/gateway.md §1.5) and answer what it answered."""
+    with c.in_flight.hold(household_id, key):
+        answer = c.db.write(
+            lambda s: run_idempotent(
+                s, c.in_flight, household_id, key, digest, c.config.idempotency_ttl_seconds, work
+            )
+        )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 @router.get("/household", response_model=HouseholdOut, tags=["household"])
@@ -116,16 +152,7 @@ def create(
     c: Ctx,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JSONResponse:
-    if idempotency_key is None:
-        raise BadRequest(
-            "Send an Idempotency-Key header (a new UUID for each payment the user starts).",
-            code="idempotency_key_missing",
-        )
-    if not _KEY.fullmatch(idempotency_key):
-        raise BadRequest(
-            "The Idempotency-Key must be 1..255 visible ASCII characters, such as a UUID.",
-            code="idempotency_key_invalid",
-        )
+    idempotency_key = require_idempotency_key(idempotency_key)
     fields = body.model_dump()
     digest = request_hash(request.url.path, fields)
 
@@ -141,20 +168,7 @@ def create(
             body.funding_source,
         )
 
-    with c.in_flight.hold(dev.household_id, idempotency_key):
-        answer = c.db.write(
-            lambda s: run_idempotent(
-                s,
-                c.in_flight,
-                dev.household_id,
-                idempotency_key,
-                digest,
-                c.config.idempotency_ttl_seconds,
-                work,
-            )
-        )
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+    return idempotent_answer(c, dev.household_id, idempotency_key, digest, work)
 
 
 @router.post(

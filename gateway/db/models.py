@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -96,9 +97,14 @@ class Bill(Base):
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[str] = mapped_column(String(10))
     issued_at: Mapped[int] = mapped_column(BigInteger)
+    # 'unpaid' | 'paid' | 'void': a purchase bill replaced by a newer purchase before it was paid,
+    # or whose purchase was reversed; its payment can never be authorized.
     status: Mapped[str] = mapped_column(String(16))
     paid_at: Mapped[int | None] = mapped_column(BigInteger)
     payment_id: Mapped[str | None] = mapped_column(String(40))
+    # 'bill' (the utility's bill) or 'purchase' (the one-off bill of a prepaid purchase, which
+    # bill lists and imports never show).
+    kind: Mapped[str] = mapped_column(String(16), server_default=text("'bill'"), default="bill")
 
 
 class Usage(Base):
@@ -233,14 +239,17 @@ class AuditEntry(Base):
 
 
 class LedgerAccount(Base):
-    """An account of the double-entry ledger (gateway.ledger); its balance is derived from the
-    transfers, never stored."""
+    """An account of the double-entry ledger (gateway.ledger). A balance is the sum of the
+    account's transfers; wallets also keep that sum in ``balance_fen``, moved in the same
+    transaction as each transfer so that a payment need not sum the wallet's history
+    (``ledger check`` proves the two agree). NULL for the other kinds."""
 
     __tablename__ = "ledger_accounts"
     code: Mapped[str] = mapped_column(String(80), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    balance_fen: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LedgerTransfer(Base):
@@ -354,3 +363,112 @@ class Reconciliation(Base):
     resolved: Mapped[int] = mapped_column(Integer)  # automatic resolutions applied
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+PURCHASE_PENDING_SQL = "fulfilment = 'pending'"
+
+
+class PrepaidRules(Base):
+    """A utility's limits and tiered tariff for prepaid purchases (gateway.prepaid.rules)."""
+
+    __tablename__ = "prepaid_rules"
+    biller_code: Mapped[str] = mapped_column(ForeignKey("billers.code"), primary_key=True)
+    multiple_of_fen: Mapped[int] = mapped_column(BigInteger)
+    min_fen: Mapped[int] = mapped_column(BigInteger)
+    max_purchase_fen: Mapped[int] = mapped_column(BigInteger)
+    max_balance_fen: Mapped[int] = mapped_column(BigInteger)
+    presets: Mapped[str] = mapped_column(Text)  # JSON list of fen amounts
+    fulfil_window_seconds: Mapped[int] = mapped_column(BigInteger)
+    # JSON [{"upto_wh": int | null, "price_milli_fen_per_kwh": int}, ...], lowest tier first.
+    tariff: Mapped[str] = mapped_column(Text)
+
+
+class PrepaidMeter(Base):
+    """A prepaid electricity meter on a utility account: remote (balance at the utility), card
+    (IC purchase card) or token (STS)."""
+
+    __tablename__ = "prepaid_meters"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("utility_accounts.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    meter_no: Mapped[str] = mapped_column(String(32))
+    card_serial: Mapped[str | None] = mapped_column(String(16))  # hex
+    # The purchase count the gateway knows the card holds.
+    card_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    sts_sgc: Mapped[int | None] = mapped_column(Integer)
+    sts_ti: Mapped[int | None] = mapped_column(Integer)
+    sts_krn: Mapped[int | None] = mapped_column(Integer)
+    # Highest STS token identifier issued for this meter: the next one is always greater.
+    last_tid: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    last_balance_fen: Mapped[int | None] = mapped_column(BigInteger)
+    last_balance_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Purchase(Base):
+    """A prepaid purchase: a purchase bill, its payment, and the meter credit that fulfils it."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        # Never two purchases waiting for fulfilment on one meter.
+        Index(
+            "uq_purchase_meter_pending",
+            "meter_id",
+            unique=True,
+            sqlite_where=text(PURCHASE_PENDING_SQL),
+            postgresql_where=text(PURCHASE_PENDING_SQL),
+        ),
+        # A token identifier is used once per meter.
+        Index(
+            "uq_purchase_meter_tid",
+            "meter_id",
+            "tid",
+            unique=True,
+            sqlite_where=text("tid IS NOT NULL"),
+            postgresql_where=text("tid IS NOT NULL"),
+        ),
+        Index("ix_purchase_household_created", "household_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    meter_id: Mapped[str] = mapped_column(ForeignKey("prepaid_meters.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), unique=True)
+    bill_id: Mapped[str] = mapped_column(ForeignKey("bills.id"), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    quote: Mapped[str] = mapped_column(Text)  # JSON: the quote the household was shown
+    # 'awaiting_payment' | 'pending' | 'done' | 'reversed' | 'void'
+    fulfilment: Mapped[str] = mapped_column(String(16))
+    card_count: Mapped[int | None] = mapped_column(BigInteger)  # the count N+1 this one writes
+    token: Mapped[str | None] = mapped_column(String(20))
+    tid: Mapped[int | None] = mapped_column(BigInteger)
+    needs_card: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fulfil_by: Mapped[int | None] = mapped_column(BigInteger)
+    fulfilled_at: Mapped[int | None] = mapped_column(BigInteger)
+    reversed_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CardIssue(Base):
+    """A write-card block the vending side handed out for a purchase (gateway.prepaid.cards)."""
+
+    __tablename__ = "card_issues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    purchase_id: Mapped[str] = mapped_column(ForeignKey("purchases.id"), index=True)
+    challenge: Mapped[bytes] = mapped_column(LargeBinary)
+    count: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    box: Mapped[str | None] = mapped_column(String(64))  # the dongle id that asked
+
+
+class CardRead(Base):
+    """A purchase card as a box read it during a card session."""
+
+    __tablename__ = "card_reads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter_id: Mapped[str] = mapped_column(ForeignKey("prepaid_meters.id"), index=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    writeback: Mapped[str | None] = mapped_column(Text)  # hex
+    read_at: Mapped[int] = mapped_column(BigInteger)
+    dongle_id: Mapped[str | None] = mapped_column(String(64))

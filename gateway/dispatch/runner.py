@@ -26,6 +26,7 @@ from gateway.dispatch.utility import DeliveryError, notify
 from gateway.errors import ServiceUnavailable
 from gateway.keys import GatewayKeys
 from gateway.outbox import Claimed, claim, mark_delivered, mark_failed
+from gateway.prepaid.sweep import sweep
 from gateway.writeoff import TOPIC, UtilityAnswer, record_answer, signed_body
 
 log = logging.getLogger("tvpay.gateway.dispatch")
@@ -75,6 +76,7 @@ class Dispatcher:
         nothing due is left that this worker has not tried."""
         tried: set[int] = set()
         tally = Tally()
+        sweep(self.db, self.clock.now())  # 冲正 of overdue card purchases, on every pass
         while True:
             batch = self.db.write(
                 lambda s: claim(

@@ -18,6 +18,7 @@ from gateway.clock import now
 from gateway.db.models import FundingSource, Payment
 from gateway.errors import Conflict, NotFound, Unprocessable
 from gateway.funding.take import give_back
+from gateway.prepaid.fulfilment import reverse_for_staff_refund
 
 MAX_REASON = 200
 
@@ -60,6 +61,7 @@ def refund_payment(session: Session, actor: str, payment_id: str, reason: str) -
         )
     source = session.get(FundingSource, payment.funding_source_id)
     assert source is not None  # foreign key
+    reverse_for_staff_refund(session, payment, now())  # a prepaid purchase: reversed with it
     give_back(session, payment, source)
     payment.status, payment.refunded_at, payment.refund_reason = "refunded", now(), reason
     audit.record(

@@ -19,10 +19,12 @@ from gateway.mandates import check_limits, queue_reversal
 
 
 def _short(held: int, needed: int, currency: str) -> Conflict:
+    # The numbers ride along so a client can say them in its own words without parsing ours.
     return Conflict(
         f"The wallet holds {show(held, currency)}, this bill needs {show(needed, currency)}: "
         "top up at a shop or choose another way to pay.",
         code="insufficient_funds",
+        details={"balance_fen": held, "needed_fen": needed, "currency": currency},
     )
 
 

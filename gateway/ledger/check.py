@@ -2,7 +2,8 @@
 
 The rules are pure (``find_problems`` over plain rows); ``check`` only reads the rows. They hold:
 every transfer is positive, unchanged since posting (its digest) and in its accounts' currency; no
-wallet ever went below zero (running balance in posting order); each biller's payable equals what
+wallet ever went below zero (running balance in posting order), and each wallet's stored balance
+is the sum of its transfers; each biller's payable equals what
 its payments collected − refunded − what was settled; and each payment's state agrees with its
 postings (money taken ⇔ one payment posting of its amount; refunded ⇔ also one refund posting)."""
 
@@ -57,9 +58,11 @@ def find_problems(
     transfers: Iterable[LedgerTransfer],
     currencies: Mapping[str, str],
     payments: Iterable[PaymentRow],
+    stored: Mapping[str, int | None],
 ) -> list[str]:
-    """The problems in ``transfers`` (in posting order), given each account's currency and the
-    payments that pay through the ledger. Empty when the ledger is sound."""
+    """The problems in ``transfers`` (in posting order), given each account's currency, the
+    payments that pay through the ledger and each wallet's stored balance. Empty when the
+    ledger is sound."""
     problems: list[str] = []
     running: dict[str, int] = defaultdict(int)
     below_zero: set[str] = set()
@@ -89,6 +92,12 @@ def find_problems(
         for code in (t.debit_account, t.credit_account):
             if accounts.is_payable(code):
                 payable[code] = running[code]
+    for code, figure in sorted(stored.items()):
+        if figure != running.get(code, 0):
+            problems.append(
+                f"{code} records a balance of {figure} fen but its transfers sum to "
+                f"{running.get(code, 0)} fen"
+            )
     problems += _payment_problems(payments, posted, payable, settled)
     return problems
 
@@ -141,7 +150,14 @@ def check(session: Session) -> list[str]:
             )
         )
     ]
-    return find_problems(transfers, currencies, payments)
+    stored = dict(
+        session.execute(
+            select(LedgerAccount.code, LedgerAccount.balance_fen).where(
+                LedgerAccount.kind == "wallet"
+            )
+        ).all()
+    )
+    return find_problems(transfers, currencies, payments, stored)
 
 
 def transfer_count(session: Session) -> int:

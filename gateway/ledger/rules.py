@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError
-from gateway.ledger import accounts
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _KIND = re.compile(r"[a-z_]{1,16}")
@@ -86,19 +85,6 @@ def net_changes(legs: Sequence[Leg]) -> dict[str, int]:
         change[leg.debit] = change.get(leg.debit, 0) - leg.amount_fen
         change[leg.credit] = change.get(leg.credit, 0) + leg.amount_fen
     return change
-
-
-def wallets_debited(legs: Sequence[Leg]) -> list[str]:
-    """The wallets whose balance the legs lower, sorted: the order in which they are locked."""
-    return sorted(a for a, d in net_changes(legs).items() if d < 0 and accounts.is_wallet(a))
-
-
-def shortfall(balances: Mapping[str, int], legs: Sequence[Leg]) -> InsufficientFunds | None:
-    """The refusal when posting ``legs`` on ``balances`` would drive a wallet below zero."""
-    for account, delta in sorted(net_changes(legs).items()):
-        if accounts.is_wallet(account) and balances.get(account, 0) + delta < 0:
-            return InsufficientFunds(account, balances.get(account, 0), -delta)
-    return None
 
 
 def digest(

@@ -219,6 +219,13 @@ def _plant_unbalanced_payable(s: Session, home: LedgerHousehold, paid: str, pend
     plant_transfer(s, "adjust", "planted", accounts.TOPUPS, PAYABLE, 7)
 
 
+def _plant_wallet_figure(s: Session, home: LedgerHousehold, paid: str, pending: str) -> None:
+    s.execute(
+        text("UPDATE ledger_accounts SET balance_fen = balance_fen + 100 WHERE code = :c"),
+        {"c": home.wallet},
+    )
+
+
 def _plant_succeeded_without_posting(
     s: Session, home: LedgerHousehold, paid: str, pending: str
 ) -> None:
@@ -230,6 +237,7 @@ CORRUPTIONS = {
     "went below zero": _plant_negative_wallet,
     f"{PAYABLE} holds": _plant_unbalanced_payable,
     "is succeeded": _plant_succeeded_without_posting,
+    "records a balance of": _plant_wallet_figure,
 }
 
 
