@@ -42,6 +42,15 @@ class NetworkBody(_Body):
     delay_ms: int = Field(default=0, ge=0, le=60_000)
 
 
+class CardMoveBody(_Body):
+    to: Literal["box", "meter", "out"]
+
+
+class TokenBody(_Body):
+    # 20 digits, with the spaces or dashes a household types between groups.
+    digits: str = Field(min_length=1, max_length=40)
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}, **extra}, status_code=status)
 
@@ -193,5 +202,22 @@ def create_app(box: Box) -> FastAPI:
     def restart_daemon() -> dict[str, Any]:
         box.kill_daemon()
         return box.start_daemon()
+
+    @app.get("/api/meters")
+    def meters() -> dict[str, Any]:
+        """The household's meters: where the purchase card is, the card meter's count, balance
+        and last outcome, the token meter's credit and last answer, the remote balance as the
+        utility reports it."""
+        return box.meters()
+
+    @app.post("/api/card/move")
+    def move_card(body: CardMoveBody) -> dict[str, Any]:
+        """Move the purchase card; into the meter runs the meter's rules and answers its outcome."""
+        return box.move_card(body.to)
+
+    @app.post("/api/meters/token")
+    def enter_token(body: TokenBody) -> dict[str, Any]:
+        """Type a token on the keypad meter; the meter's answer (accepted or why not)."""
+        return box.enter_token(body.digits)
 
     return app

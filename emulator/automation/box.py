@@ -40,6 +40,20 @@ class TvNotAnswering(BoxError):
     code = "tv_not_answering"
 
 
+class NoMeters(BoxError):
+    """The demo household has no prepaid meters (a state directory made before they existed)."""
+
+    status = 404
+    code = "meters_not_found"
+
+
+class CardMoveRefused(BoxError):
+    """The purchase card cannot go where it was asked to; the message says why."""
+
+    status = 409
+    code = "card_move_refused"
+
+
 class Box(Protocol):
     """The running stack, as the automation API drives it. Every method is thread-safe."""
 
@@ -70,3 +84,9 @@ class Box(Protocol):
     def kill_daemon(self) -> dict[str, Any]: ...
 
     def start_daemon(self) -> dict[str, Any]: ...
+
+    def meters(self) -> dict[str, Any]: ...
+
+    def move_card(self, to: str) -> dict[str, Any]: ...
+
+    def enter_token(self, digits: str) -> dict[str, Any]: ...

@@ -105,3 +105,13 @@ class AutomationClient:
 
     def restart_daemon(self) -> dict[str, Any]:
         return self._call("POST", "/api/daemon/restart", timeout=60)
+
+    def meters(self) -> dict[str, Any]:
+        return self._call("GET", "/api/meters")
+
+    def move_card(self, to: str) -> dict[str, Any]:
+        """``to`` is "box", "meter" or "out"; into the meter answers the meter's ``outcome``."""
+        return self._call("POST", "/api/card/move", json={"to": to})
+
+    def enter_token(self, digits: str) -> dict[str, Any]:
+        return self._call("POST", "/api/meters/token", json={"digits": digits})

@@ -25,7 +25,7 @@ from emulator.automation.box import (
     TvNotAnswering,
     UnknownDongle,
 )
-from emulator.stack import demo_card, money, services, setup
+from emulator.stack import demo_card, money, prepaid, services, setup
 from emulator.stack.config import StackConfig
 from emulator.stack.layout import Layout
 from emulator.stack.process import ManagedProcess, ProcessError, Spawner
@@ -72,6 +72,7 @@ class Stack:
         self._proxy: FaultProxy | None = None
         self._control: CableControl | None = None
         self._tv: TvScreen | None = None
+        self._meters: prepaid.HouseholdMeters | None = None
         self._gateway_lock = threading.Lock()
         self._daemon_lock = threading.Lock()
         self._cable_lock = threading.Lock()
@@ -132,6 +133,14 @@ class Stack:
         self._daemon = self._process(services.daemon_spec(layout))
         self._daemon.start(layout.root)
         self._place_dongles()
+        assert self.record.demo is not None
+        self._meters = prepaid.start_meters(
+            layout,
+            household_no=self.record.demo.household_no,
+            cable_address=self.cable_address,
+            dongle_serial=self.record.demo.dongle_serial,
+            utility_url=self.utility_url,
+        )
         host, port = self._gateway_address()
         self._proxy = FaultProxy((host, port)).start()
 
@@ -174,6 +183,8 @@ class Stack:
             self._proxy.close()
         if self._control is not None:
             self._control.close()
+        if self._meters is not None:
+            self._meters.close()
         for process in (
             self._daemon,
             self._cable,
@@ -324,6 +335,17 @@ class Stack:
 
     def clear_faults(self, serial: str) -> None:
         self._cable_call(serial, "clear_faults")
+
+    # -- the household's prepaid meters (emulator.stack.prepaid) --------------------------------
+
+    def meters(self) -> dict[str, Any]:
+        return prepaid.require(self._meters).snapshot()
+
+    def move_card(self, to: str) -> dict[str, Any]:
+        return prepaid.require(self._meters).move_card(to)
+
+    def enter_token(self, digits: str) -> dict[str, Any]:
+        return prepaid.require(self._meters).enter_token(digits)
 
     # -- the network between TV and gateway ---------------------------------------------------
 

@@ -42,16 +42,21 @@ def identity(meter: PrepaidMeter) -> MeterIdentity:
     )
 
 
+def decoder_key(secret: bytes, meter: PrepaidMeter) -> bytes:
+    """The meter's decoder key (DKGA02 from its supply group's vending key): what the meter
+    holds and what its tokens are encrypted with."""
+    sts_meter = identity(meter)
+    return derive_decoder_key(vending_key=vending_key(secret, sts_meter.sgc), meter=sts_meter)
+
+
 def issue_token(
     session: Session, purchase: Purchase, meter: PrepaidMeter, secret: bytes, now: int
 ) -> None:
     """Generate the purchase's token once: the caller holds the purchase's and the meter's row
     locks and has checked the payment took the money. The utility hears of the sale now."""
     tid = max(tid_at(now), meter.last_tid + 1)
-    sts_meter = identity(meter)
-    meter_key = derive_decoder_key(vending_key=vending_key(secret, sts_meter.sgc), meter=sts_meter)
     purchase.token = credit_token(
-        decoder_key=meter_key,
+        decoder_key=decoder_key(secret, meter),
         tid=tid,
         units=units_from_wh(purchase.energy_wh),
         rnd=secrets.randbelow(16),

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from emulator.meters.token_meter import VirtualTokenMeter
 from gateway.db.models import OutboxMessage, PrepaidMeter
 from gateway.ledger import check
-from gateway.prepaid.tokens import identity, vending_key
+from gateway.prepaid.tokens import decoder_key, identity
 from gateway.writeoff import UtilityAnswer, record_answer
-from protocol.sts import decode_token, derive_decoder_key
+from protocol.sts import decode_token
 from tests.gateway.helpers import GatewayUnderTest
 from tests.gateway.prepaid_world import prepaid_household
 
@@ -166,9 +166,7 @@ def test_a_token_is_issued_once_and_accepted_once_by_the_meter(
 
     meter_row = gw.ctx.db.read(lambda s: s.get(PrepaidMeter, home.meter_id))
     sts_meter = identity(meter_row)
-    key = derive_decoder_key(
-        vending_key=vending_key(gw.ctx.keys.vending_secret, sts_meter.sgc), meter=sts_meter
-    )
+    key = decoder_key(gw.ctx.keys.vending_secret, meter_row)
     data = decode_token(first["token"], decoder_key=key)
     assert data.units == created["purchase"]["energy_wh"] // 100
     assert data.tid == meter_row.last_tid
