@@ -47,6 +47,7 @@ def test_a_bill_the_wallet_cannot_cover_is_refused_before_the_pin(gw: GatewayUnd
         "code": "insufficient_funds",
         "message": "The wallet holds ¥12.00, this bill needs ¥100.01: top up at a shop or "
         "choose another way to pay.",
+        "details": {"balance_fen": 1200, "needed_fen": 10001, "currency": "CNY"},
     }
     assert gw.call("GET", "/api/v1/payments", token).json()["payments"] == []
 
@@ -61,6 +62,11 @@ def test_authorize_refuses_when_the_wallet_fell_and_spends_nothing(gw: GatewayUn
     refused = gw.authorize(second["payment_id"], late)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "insufficient_funds"
     assert "holds ¥0.01, this bill needs ¥100.02" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["details"] == {
+        "balance_fen": 1,
+        "needed_fen": 10002,
+        "currency": "CNY",
+    }
     payment = gw.call("GET", f"/api/v1/payments/{second['payment_id']}", token).json()
     assert payment["status"] == "requires_authorization"
     counter = gw.ctx.db.read(
