@@ -79,6 +79,12 @@ def create_payment(
     bill, account, biller = row
     if bill.status == "paid":
         raise _bill_paid()
+    if account.closed_at is not None:
+        raise Conflict(
+            f"{biller.name} says this account is closed (销户), so its bills cannot be paid "
+            "here; nothing was charged. Contact the utility or pay at its counter.",
+            code="account_closed",
+        )
     if bill.status == "void":
         raise _bill_void()
     if currency != bill.currency:

@@ -58,6 +58,7 @@ def account_view(account: UtilityAccount, biller: Biller, unpaid: list[Bill]) ->
         "due_date": due,
         "overdue": any(is_overdue(b) for b in unpaid),
         "unpaid_bills": len(unpaid),
+        "closed": account.closed_at is not None,
         "bound_at": iso(account.bound_at),
     }
 

@@ -18,7 +18,14 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from gateway.clock import iso
-from gateway.db.models import Bill, FundingSource, Payment, PrepaidMeter, Purchase
+from gateway.db.models import (
+    Bill,
+    FundingSource,
+    Payment,
+    PrepaidMeter,
+    Purchase,
+    UtilityAccount,
+)
 from gateway.funding.take import give_back
 from gateway.keys import GatewayKeys
 from gateway.outbox import enqueue
@@ -33,6 +40,9 @@ SIGNATURE_HEADER = "TVPay-Signature"
 
 # Why the utility refused, and what that means for the bill (docs/money.md).
 PAID_ELSEWHERE = "bill_paid_elsewhere"  # paid at the counter: the bill stays paid
+ACCOUNT_CLOSED = (
+    "account_closed"  # 销户: the account's bills are refused before the PIN from now on
+)
 
 Outcome = Literal["credited", "refunded", "unchanged", "unknown_payment"]
 
@@ -154,9 +164,12 @@ def _refund(session: Session, payment: Payment, reason: str, now: int) -> None:
     if reason == PAID_ELSEWHERE:
         bill.payment_id = None  # paid, but not by this payment
     else:
-        # Account closed, amount disputed…: the bill is not paid; the utility decides whether it
-        # can be paid again (a closed account refuses the next payment the same way).
+        # Account closed, amount disputed…: the bill is not paid.
         bill.status, bill.paid_at, bill.payment_id = "unpaid", None, None
+    if reason == ACCOUNT_CLOSED:
+        account = session.get(UtilityAccount, bill.account_id)
+        assert account is not None  # foreign key
+        account.closed_at = account.closed_at or now
     if bill.kind == "purchase":
         purchase = fulfilment.purchase_of(session, payment, lock=True)
         assert purchase is not None  # a purchase bill is made with its purchase

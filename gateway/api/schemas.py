@@ -242,6 +242,7 @@ class AccountOut(BaseModel):
     due_date: str | None
     overdue: bool
     unpaid_bills: int
+    closed: bool  # the utility closed it (销户): its bills are refused before the PIN
     bound_at: IsoTime | None
 
 

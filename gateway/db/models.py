@@ -68,6 +68,9 @@ class UtilityAccount(Base):
     # gateway.bind_codes' salted hash of the code printed on the bills; None until the utility
     # sends one (accounts imported before bind codes existed can only be bound by name).
     bind_code_hash: Mapped[str | None] = mapped_column(String(160))
+    # Set when the utility refused a write-off because the account is closed (销户): its bills
+    # are then refused before the PIN instead of being paid, refused and refunded again.
+    closed_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class BindFailure(Base):

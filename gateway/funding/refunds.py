@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.clock import now
-from gateway.db.models import FundingSource, Payment
+from gateway.db.models import FundingSource, OutboxMessage, Payment
 from gateway.errors import Conflict, NotFound, Unprocessable
 from gateway.funding.take import give_back
 from gateway.prepaid.fulfilment import reverse_for_staff_refund
+from gateway.writeoff import TOPIC as WRITEOFF_TOPIC
 
 MAX_REASON = 200
 
@@ -59,6 +61,7 @@ def refund_payment(session: Session, actor: str, payment_id: str, reason: str) -
             "reverse; refund it at the utility's counter.",
             code="payment_not_refundable",
         )
+    _refuse_while_the_utility_is_told(session, payment)
     source = session.get(FundingSource, payment.funding_source_id)
     assert source is not None  # foreign key
     reverse_for_staff_refund(session, payment, now())  # a prepaid purchase: reversed with it
@@ -82,3 +85,24 @@ def refund_payment(session: Session, actor: str, payment_id: str, reason: str) -
         "funding_source": {"id": source.id, "kind": source.kind},
         "reason": reason,
     }
+
+
+def _refuse_while_the_utility_is_told(session: Session, payment: Payment) -> None:
+    """A dispatcher that holds the write-off checked the payment was ``succeeded`` before it
+    sent it: refunding now would leave the utility writing off a payment we gave back.
+
+    The row lock orders this against a dispatcher's claim (which skips locked rows), so either
+    the claim comes first and the refund waits for the utility's answer, or the refund commits
+    first and the dispatcher, reading the payment after its claim, sends nothing."""
+    message = session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.topic == WRITEOFF_TOPIC, OutboxMessage.key == payment.id)
+        .with_for_update()
+    )
+    if message is not None and message.delivered_at is None and message.claimed_by is not None:
+        raise Conflict(
+            f"The utility is being told of payment {payment.id} right now. Wait for its answer "
+            "(the household's 查询到账 shows it, usually within a minute) and refund only if it "
+            "refused; a refusal is refunded automatically.",
+            code="writeoff_in_flight",
+        )

@@ -122,6 +122,25 @@ def test_a_rejected_writeoff_refunds_the_wallet(env: WriteoffEnv, reason: str) -
     assert env.ledger_problems() == []
 
 
+def test_a_closed_account_is_refused_before_the_pin_after_its_first_rejection(
+    env: WriteoffEnv,
+) -> None:
+    payment_id, token = env.pay()
+    env.utility.control(
+        "POST", "/control/faults", {"reject": {"count": 1, "reason": "account_closed"}}
+    )
+    assert env.dispatch() == {"delivered": 1, "failed": 0}
+    assert env.payment(payment_id, token)["status"] == "refunded"
+    (account,) = env.gw.call("GET", "/api/v1/accounts", token).json()["accounts"]
+    assert account["closed"] is True
+    (bill,) = env.gw.call("GET", "/api/v1/bills", token).json()["bills"]
+    again = env.gw.create_payment(token, bill)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "account_closed"
+    assert "nothing was charged" in again.json()["error"]["message"]
+    assert env.ledger_problems() == []
+
+
 @pytest.mark.parametrize("fault", [{"slow": 3600}, {"timeout_after_writeoff": True}])
 def test_a_dispatcher_killed_mid_delivery_is_finished_by_another(
     env: WriteoffEnv, fault: dict[str, object]
@@ -247,6 +266,32 @@ def test_a_payment_refunded_by_staff_before_dispatch_is_never_written_off(
     unknown = requests.get(f"{env.utility.url}/writeoffs/{payment_id}", timeout=10)
     assert unknown.status_code == 404  # the utility never heard of it
     assert env.payment(payment_id, token)["status"] == "refunded"
+    assert env.ledger_problems() == []
+
+
+def test_a_staff_refund_waits_while_a_dispatcher_is_telling_the_utility(
+    env: WriteoffEnv,
+) -> None:
+    payment_id, token = env.pay()
+    before = wallet_balance(env, token)
+    env.utility.control("POST", "/control/faults", {"slow": 3600})
+    sender = subprocess.Popen(
+        env.dispatcher_argv("--once", "--timeout", "600", "--lease", "900"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: env.utility.state()["held"] == 1, 60, "the POST never arrived")
+        refund = env.gw.staff("POST", f"/payments/{payment_id}/refund", json={"reason": "customer"})
+        assert (refund.status_code, refund.json()["error"]["code"]) == (409, "writeoff_in_flight")
+        env.utility.control("DELETE", "/control/faults")  # the held write-off goes through
+        assert sender.wait(60) == 0
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(10)
+    assert env.payment(payment_id, token)["status"] == "credited"
+    assert wallet_balance(env, token) == before  # nothing given back behind the utility
     assert env.ledger_problems() == []
 
 
