@@ -21,7 +21,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from gateway import cli_bank, cli_money, cli_prepaid
+from gateway import cli_bank, cli_money, cli_prepaid, cli_shop
 from gateway import staff as staff_service
 from gateway.bills_import import import_rows, read_file
 from gateway.config import GatewayConfig, load_config, write_config
@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_money.register(sub, _database)
     cli_bank.register(sub, _database)
     cli_prepaid.register(sub, _database)
+    cli_shop.register(sub, _database)
     reconcile_command.register(sub, _database)
     return parser
 

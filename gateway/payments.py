@@ -65,12 +65,17 @@ def create_payment(
     amount_fen: int,
     currency: str,
     funding_source: str | None = None,
+    *,
+    any_account: bool = False,
 ) -> dict[str, Any]:
+    """The payment of a bill on one of the household's accounts; ``any_account``: on any
+    account (a shop's sale, gateway.shop.sales, for a customer who need not be bound anywhere)."""
+    own = () if any_account else (UtilityAccount.household_id == household_id,)
     row = session.execute(
         select(Bill, UtilityAccount, Biller)
         .join(UtilityAccount, Bill.account_id == UtilityAccount.id)
         .join(Biller, UtilityAccount.biller_code == Biller.code)
-        .where(Bill.id == bill_id, UtilityAccount.household_id == household_id)
+        .where(Bill.id == bill_id, *own)
     ).first()
     if row is None:
         raise NotFound(
@@ -79,14 +84,14 @@ def create_payment(
     bill, account, biller = row
     if bill.status == "paid":
         raise _bill_paid()
+    if bill.status == "void":
+        raise _bill_void()
     if account.closed_at is not None:
         raise Conflict(
             f"{biller.name} says this account is closed (销户), so its bills cannot be paid "
             "here; nothing was charged. Contact the utility or pay at its counter.",
             code="account_closed",
         )
-    if bill.status == "void":
-        raise _bill_void()
     if currency != bill.currency:
         raise Unprocessable(
             f"The bill is in {bill.currency}; pay it in that currency.", code="currency_mismatch"

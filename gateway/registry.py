@@ -16,6 +16,7 @@ from gateway.db.models import Dongle, Household
 from gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
 from gateway.keys import GatewayKeys, issue_device_certificate
 from gateway.sessions import end_sessions, find_dongle, require_key_rev, verify_session_signature
+from gateway.shop.shops import Role, check_role
 from gateway.views import dongle_view, household_view
 from protocol.errors import PayloadError
 from protocol.pki import Attestation
@@ -76,8 +77,10 @@ def register(
     trusted: tuple[x509.Certificate, ...],
     household_no: str,
     att: Attestation,
+    role: Role = "home",
 ) -> dict[str, Any]:
-    """Register a dongle's payment key as PENDING and return its device certificate."""
+    """Register a dongle's payment key as PENDING and return its device certificate; ``role``
+    (home or shop) must be the household's kind."""
     consume_nonce(session, att.nonce)
     verify_attestation(att, trusted)
     if not att.public_key:
@@ -87,6 +90,7 @@ def register(
             code="attestation_invalid",
         )
     household = find_household(session, household_no)
+    check_role(household, role)
     try:
         public_key = load_public_key(att.public_key)
     except PayloadError as exc:

@@ -1,8 +1,8 @@
 """Batch provisioning: a CSV of rows, each dongle on the hub provisioned on its own thread.
 
-Input rows are ``serial,account[,pin]`` with a header line. An empty serial or ``*`` means "the
-next free dongle". A row without a PIN gets a generated initial PIN, written to the result file
-beside the PUK. The whole file is checked before any dongle is touched. Each row runs with its
+Input rows are ``serial,account[,pin][,role]`` with a header line. An empty serial or ``*`` means
+"the next free dongle". A row without a PIN gets a generated initial PIN, written to the result
+file beside the PUK; a row without a role is a home's dongle (``shop``: a shop's). The whole file is checked before any dongle is touched. Each row runs with its
 own daemon connection (so its own lease) and its own gateway session; one failing row never
 stops the others, whatever it fails with. The result CSV (ResultFile) is created 0600, never
 over an existing file, and kept on disk as the rows go: it holds PUKs, and the PUK of a dongle
@@ -32,6 +32,7 @@ from dongle.staff.errors import EXIT_FAILED, ResultFileError, StaffError, UsageE
 from dongle.staff.gateway import StaffGateway
 from dongle.staff.log import log
 from dongle.staff.provision import (
+    ROLES,
     Observer,
     Order,
     ProvisionFailed,
@@ -45,6 +46,7 @@ MAX_ROWS = 1000
 RESULT_COLUMNS = ("serial", "account", "status", "key_rev", "puk", "pin", "error")
 # Dongles a "*" row may take, best first: ones an earlier run left unlocked (they restart
 # cleanly, and are not left lying around half-done), then factory-fresh ones.
+OPTIONAL_COLUMNS = ([], ["pin"], ["role"], ["pin", "role"])  # after serial,account
 FREE_STATES = ("key_generated", "certified", "factory")
 
 
@@ -54,6 +56,7 @@ class Row:
     serial: str | None  # None: the next free dongle
     account: str
     pin: str | None  # None: generate an initial PIN
+    role: str = "home"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,11 @@ def read_rows(path: Path, config: StaffConfig) -> list[Row]:
         raise UsageError(f"{path} is not UTF-8 text: save it as UTF-8 CSV") from None
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(reader, [])]
-    if header[:2] != ["serial", "account"] or header[2:] not in ([], ["pin"]):
-        raise UsageError(f"{path}: the first line must be 'serial,account' or 'serial,account,pin'")
+    if header[:2] != ["serial", "account"] or header[2:] not in OPTIONAL_COLUMNS:
+        raise UsageError(
+            f"{path}: the first line must be 'serial,account', optionally followed by ',pin' "
+            "and ',role'"
+        )
     rows: list[Row] = []
     seen: set[str] = set()
     for cells in reader:
@@ -100,13 +106,17 @@ def read_rows(path: Path, config: StaffConfig) -> list[Row]:
             account = config.check_account(cells[1])
         except UsageError as exc:
             raise UsageError(f"{path} line {line}: {exc}") from None
-        pin = cells[2].strip() if len(cells) > 2 and cells[2].strip() else None
+        named = dict(zip(header, (c.strip() for c in cells), strict=True))
+        pin = named.get("pin") or None
+        role = named.get("role") or "home"
+        if role not in ROLES:
+            raise UsageError(f"{path} line {line}: role is {' or '.join(ROLES)}, not {role!r}")
         if pin is not None:
             try:
                 check_pin(pin)
             except PinPolicyError as exc:
                 raise UsageError(f"{path} line {line}: {exc}") from None
-        rows.append(Row(line, serial_or_none, account, pin))
+        rows.append(Row(line, serial_or_none, account, pin, role))
         if len(rows) > MAX_ROWS:
             raise UsageError(f"{path}: more than {MAX_ROWS} rows; split the file")
     if not rows:
@@ -215,7 +225,7 @@ class BatchRunner:
                         client,
                         gateway,
                         self.cas,
-                        Order(row.account, pin, row.serial),
+                        Order(row.account, pin, row.serial, row.role),
                         observe=self._observe,
                         keep_puk=keep_puk,
                         fail_after=self.fail_after,

@@ -18,6 +18,7 @@ from dongle.staff.config import load_config
 from dongle.staff.context import Context
 from dongle.staff.errors import Interrupted, StaffError, UsageError
 from dongle.staff.output import Output
+from dongle.staff.provision import ROLES
 from protocol import logfmt
 
 Command = Callable[[argparse.Namespace, Context], int]
@@ -129,11 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--account", required=True, metavar="户号", help="the household number")
     p.add_argument("--pin", help="the household's initial PIN (default: prompt, typed twice)")
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        default="home",
+        help="home: pays the household's bills (default); shop: a shop's (代售点) dongle",
+    )
     serial_option(p)
     wait_option(p)
 
     p = command("batch", cmd_batch.run_batch, "provision every dongle on the hub from a CSV file")
-    p.add_argument("file", metavar="FILE.csv", help="rows 'serial,account[,pin]' with that header")
+    p.add_argument(
+        "file", metavar="FILE.csv", help="rows 'serial,account[,pin][,role]' with that header"
+    )
     p.add_argument("--jobs", type=int, metavar="N", help="dongles provisioned at once (default 8)")
     p.add_argument(
         "--out",

@@ -36,6 +36,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     return {
         "serial": outcome.serial,
         "account": outcome.account,
+        "role": outcome.role,
         "status": "active",
         "key_rev": outcome.key_rev,
         "puk": outcome.puk,
@@ -61,7 +62,7 @@ def run_provision(args: argparse.Namespace, ctx: Context) -> int:
     fail_after = fail_after_from_env()
     pin = checked_pin(args.pin if args.pin is not None else prompt.new_secret("household PIN"))
     cas = ctx.cas()
-    order = Order(account=account, pin=pin, serial=args.serial)
+    order = Order(account=account, pin=pin, serial=args.serial, role=args.role)
     with ctx.new_gateway() as gateway:
         try:
             outcome = Provisioning(
@@ -75,8 +76,9 @@ def run_provision(args: argparse.Namespace, ctx: Context) -> int:
     def render(console: Console) -> None:
         how = " (resumed: only the activation was left)" if outcome.resumed else ""
         console.print(
-            f"[green]Provisioned:[/] dongle {outcome.serial} is active for household "
-            f"{escape(outcome.account)}, key rev {outcome.key_rev}{how}."
+            f"[green]Provisioned:[/] dongle {outcome.serial} is active for "
+            f"{'shop' if outcome.role == 'shop' else 'household'} {escape(outcome.account)}, "
+            f"key rev {outcome.key_rev}{how}."
         )
         if outcome.puk:
             console.print(f"PUK: [bold]{outcome.puk}[/] — {PUK_NOTE}.")

@@ -129,12 +129,17 @@ class StaffGateway:
     def attestation_nonce(self) -> bytes:
         return unb64(self._call("POST", "/attestation-nonce", {}).get("nonce"), "nonce")
 
-    def register(self, household_no: str, attestation: Attestation) -> Registration:
-        data = self._call(
-            "POST",
-            "/dongles",
-            {"household_no": household_no, "attestation": attestation_json(attestation)},
-        )
+    def register(
+        self, household_no: str, attestation: Attestation, role: str = "home"
+    ) -> Registration:
+        """Register the dongle's key for ``household_no``; the gateway refuses a ``role`` (home
+        or shop) that is not the household's kind."""
+        body = {
+            "household_no": household_no,
+            "attestation": attestation_json(attestation),
+            "role": role,
+        }
+        data = self._call("POST", "/dongles", body)
         return Registration(
             dongle_id=str(data.get("dongle_id")),
             key_rev=_int(data.get("key_rev")),

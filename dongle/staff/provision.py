@@ -92,13 +92,18 @@ def fail_after_from_env(env: Mapping[str, str] | None = None) -> Step | None:
         raise ConfigError(f"{FAIL_AFTER_ENV}={value!r} is not a step; use one of {names}") from None
 
 
+ROLES = ("home", "shop")
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
-    """What to provision: a household number, its PIN, and which dongle (None: the only one)."""
+    """What to provision: a household number, its PIN, which dongle (None: the only one) and
+    its role: ``home`` pays one household's bills, ``shop`` sells from a shop's float."""
 
     account: str
     pin: str
     serial: str | None = None
+    role: str = "home"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,7 @@ class Outcome:
     resumed: bool  # finished what an earlier run started (activation only)
     restarted: bool  # wiped what an earlier run left half-done
     manufacturer: str
+    role: str = "home"
 
 
 class ProvisionFailed(StaffError):
@@ -223,6 +229,7 @@ class Provisioning:
             resumed=plan is _Plan.ACTIVATE,
             restarted=plan is _Plan.RESTART,
             manufacturer=genuine.manufacturer,
+            role=order.role,
         )
 
     def _check_household(self) -> None:
@@ -303,7 +310,7 @@ class Provisioning:
         self._done(Step.ATTEST, started, key_rev=key_rev)
 
         started = self._begin(Step.REGISTER)
-        registration = self._gateway.register(self._order.account, attestation)
+        registration = self._gateway.register(self._order.account, attestation, self._order.role)
         certificate = registration.certificate
         if _certified_key(certificate) != public_key:
             raise GatewayProblem(

@@ -15,6 +15,7 @@ from gateway.api import (
     routes_household,
     routes_prepaid,
     routes_public,
+    routes_shop,
     routes_staff,
 )
 from gateway.context import GatewayContext
@@ -86,7 +87,14 @@ def create_app(ctx: GatewayContext) -> FastAPI:
         description="Bills, dongle-signed payments and the dongle registry. See docs/gateway.md.",
     )
     app.state.ctx = ctx
-    for module in (routes_public, routes_household, routes_staff, routes_cards, routes_prepaid):
+    for module in (
+        routes_public,
+        routes_household,
+        routes_staff,
+        routes_cards,
+        routes_prepaid,
+        routes_shop,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(APIError)

@@ -95,7 +95,9 @@ def verify_attestation(body: AttestationRequest, who: StaffAuth, c: Ctx) -> dict
 def register(body: RegisterRequest, who: StaffAuth, c: Ctx) -> dict[str, Any]:
     att = _attestation(body.attestation)
     return c.db.write(
-        lambda s: registry.register(s, who.name, c.keys, c.manufacturer_cas, body.household_no, att)
+        lambda s: registry.register(
+            s, who.name, c.keys, c.manufacturer_cas, body.household_no, att, body.role
+        )
     )
 
 

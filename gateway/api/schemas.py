@@ -124,6 +124,7 @@ class AttestationRequest(Strict):
 class RegisterRequest(Strict):
     household_no: HouseholdNo
     attestation: AttestationIn
+    role: Literal["home", "shop"] = "home"  # must be the household's kind (a shop's dongle)
 
 
 class ActivateRequest(Strict):

@@ -42,6 +42,10 @@ class Household(Base):
     name: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # 'home', or 'shop' (代售点): a shop sells prepaid electricity to any account from its
+    # wallet (its float, 备付金) and earns commission_bp basis points of each sale (gateway.shop).
+    kind: Mapped[str] = mapped_column(String(8), default="home", server_default="home")
+    commission_bp: Mapped[int | None] = mapped_column(Integer)
 
 
 class Biller(Base):
@@ -210,6 +214,9 @@ class Payment(Base):
     credited_at: Mapped[int | None] = mapped_column(BigInteger)
     refunded_at: Mapped[int | None] = mapped_column(BigInteger)
     refund_reason: Mapped[str | None] = mapped_column(String(200))
+    # A shop's sale: the commission owed to the shop, fixed when the sale is created; posted
+    # with the payment and returned with its refund (gateway.funding.commission). None otherwise.
+    commission_fen: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Receipt(Base):

@@ -2,7 +2,8 @@
 dispatching on the source's kind, so each kind's rules sit in one place.
 
 Wallet: checked before the PIN (``require_funds``) and posted wallet → payable(biller) in the
-transaction that marks the payment succeeded (``take_funds``). Mandate: checked against its limits
+transaction that marks the payment succeeded (``take_funds``), with a shop sale's commission
+(gateway.funding.commission) beside it. Mandate: checked against its limits
 before the PIN and again at authorize; the bank's debit happens outside the database transaction
 (gateway.bank_debits) and ``take_funds`` posts it once the bank has said yes."""
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.models import FundingSource, Payment
 from gateway.errors import Conflict
+from gateway.funding.commission import post_commission, return_commission
 from gateway.funding.sources import wallet_account, wallet_currency
 from gateway.ledger import InsufficientFunds, Leg, accounts, balance, post
 from gateway.ledger.amounts import show
@@ -63,6 +65,7 @@ def take_funds(session: Session, payment: Payment, source: FundingSource) -> Non
             )
         except InsufficientFunds as exc:
             raise _short(exc.balance, payment.amount_fen, payment.currency) from None
+        post_commission(session, payment)
         return
     # Mandate: called once the bank has said it took the money (gateway.payments
     # .finish_bank_debit); the bank now owes us what we owe the biller.
@@ -75,6 +78,7 @@ def take_funds(session: Session, payment: Payment, source: FundingSource) -> Non
             Leg(accounts.BANK_CLEARING, accounts.payable(payment.biller_code), payment.amount_fen)
         ],
     )
+    post_commission(session, payment)
 
 
 def give_back(session: Session, payment: Payment, source: FundingSource) -> None:
@@ -89,6 +93,7 @@ def give_back(session: Session, payment: Payment, source: FundingSource) -> None
             currency=payment.currency,
             legs=[Leg(accounts.payable(payment.biller_code), account, payment.amount_fen)],
         )
+        return_commission(session, payment)
         return
     # Mandate: the card is credited by the bank's reversal, which the dispatcher sends
     # (gateway.bank_debits.reversal_handler); queued once per payment, like the posting.
@@ -101,4 +106,5 @@ def give_back(session: Session, payment: Payment, source: FundingSource) -> None
             Leg(accounts.payable(payment.biller_code), accounts.BANK_CLEARING, payment.amount_fen)
         ],
     )
+    return_commission(session, payment)
     queue_reversal(session, payment, source)

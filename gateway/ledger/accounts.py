@@ -9,6 +9,7 @@ SETTLEMENTS = "external:settlements"  # what we paid out to utilities
 
 WALLET_PREFIX = "wallet:"
 PAYABLE_PREFIX = "payable:"
+COMMISSION_PREFIX = "commission:"
 
 
 def wallet(household_no: str) -> str:
@@ -21,8 +22,14 @@ def payable(biller_code: str) -> str:
     return PAYABLE_PREFIX + biller_code
 
 
+def commission(shop_no: str) -> str:
+    """What we owe a shop (代售点) for the sales it made: carved out of the utilities' payables."""
+    return COMMISSION_PREFIX + shop_no
+
+
 def kind_of(code: str) -> str:
-    """``wallet``, ``payable``, ``external`` or ``bank``: the part before the colon."""
+    """``wallet``, ``payable``, ``commission``, ``external`` or ``bank``: the part before the
+    colon."""
     return code.split(":", 1)[0]
 
 

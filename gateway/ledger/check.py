@@ -4,8 +4,10 @@ The rules are pure (``find_problems`` over plain rows); ``check`` only reads the
 every transfer is positive, unchanged since posting (its digest) and in its accounts' currency; no
 wallet ever went below zero (running balance in posting order), and each wallet's stored balance
 is the sum of its transfers; each biller's payable equals what
-its payments collected − refunded − what was settled; and each payment's state agrees with its
-postings (money taken ⇔ one payment posting of its amount; refunded ⇔ also one refund posting)."""
+its payments collected − refunded − what was settled − the shops' commission + the commission
+returned; and each payment's state agrees with its postings (money taken ⇔ one payment posting of
+its amount, and for a shop's sale one commission posting of the commission fixed on the payment;
+refunded ⇔ also one refund posting, and the commission returned)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class PaymentRow:
     status: str
     biller_code: str
     amount_fen: int
+    commission_fen: int = 0  # a shop's sale: the commission fixed when it was created
 
 
 def _changed(t: LedgerTransfer) -> bool:
@@ -45,13 +48,18 @@ def _changed(t: LedgerTransfer) -> bool:
     )
 
 
-def _expected(p: PaymentRow) -> tuple[int, int]:
-    """(payment posting, refund posting) in fen that the payment's state calls for."""
+# The posting kinds a payment makes, in the order ``_expected`` gives their amounts.
+PAYMENT_KINDS = ("payment", "refund", "commission", "commission_back")
+
+
+def _expected(p: PaymentRow) -> tuple[int, int, int, int]:
+    """(payment, refund, commission, commission returned) in fen that the payment's state
+    calls for."""
     if p.status in TAKEN:
-        return p.amount_fen, 0
+        return p.amount_fen, 0, p.commission_fen, 0
     if p.status == REFUNDED:
-        return p.amount_fen, p.amount_fen
-    return 0, 0  # not taken (yet), or failed: nothing moved
+        return p.amount_fen, p.amount_fen, p.commission_fen, p.commission_fen
+    return 0, 0, 0, 0  # not taken (yet), or failed: nothing moved
 
 
 def find_problems(
@@ -109,31 +117,37 @@ def _payment_problems(
     settled: Mapping[str, int],
 ) -> list[str]:
     problems: list[str] = []
-    collected: dict[str, int] = defaultdict(int)
-    refunded: dict[str, int] = defaultdict(int)
+    # Per payable: collected, refunded, commission, commission returned (PAYMENT_KINDS).
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     known: set[str] = set()
     for p in payments:
         known.add(p.id)
-        want_paid, want_refund = _expected(p)
-        got_paid, got_refund = posted.get(("payment", p.id), 0), posted.get(("refund", p.id), 0)
-        if (got_paid, got_refund) != (want_paid, want_refund):
+        want = _expected(p)
+        got = tuple(posted.get((kind, p.id), 0) for kind in PAYMENT_KINDS)
+        if got[:2] != want[:2]:
             problems.append(
                 f"payment {p.id} is {p.status} ({p.amount_fen} fen) but its postings say "
-                f"{got_paid} fen paid and {got_refund} fen refunded"
+                f"{got[0]} fen paid and {got[1]} fen refunded"
+            )
+        if got[2:] != want[2:]:
+            problems.append(
+                f"payment {p.id} is {p.status} with a commission of {p.commission_fen} fen but "
+                f"its postings say {got[2]} fen commission and {got[3]} fen returned"
             )
         code = accounts.payable(p.biller_code)
-        collected[code] += want_paid
-        refunded[code] += want_refund
+        sums[code] = [a + b for a, b in zip(sums[code], want, strict=True)]
     for kind, ref in posted:
-        if kind in ("payment", "refund") and ref not in known:
+        if kind in PAYMENT_KINDS and ref not in known:
             problems.append(f"{kind} posting {ref} names no payment paid through the ledger")
-    for code in sorted(set(payable) | set(collected)):
-        want = collected[code] - refunded[code] - settled.get(code, 0)
+    for code in sorted(set(payable) | set(sums)):
+        collected, refunded, commission, returned = sums[code]
+        want = collected - refunded - settled.get(code, 0) - commission + returned
         if payable.get(code, 0) != want:
             problems.append(
                 f"{code} holds {payable.get(code, 0)} fen but its payments say {want} "
-                f"(collected {collected[code]} − refunded {refunded[code]} − settled "
-                f"{settled.get(code, 0)})"
+                f"(collected {collected} − refunded {refunded} − settled "
+                f"{settled.get(code, 0)} − commission {commission} + commission returned "
+                f"{returned})"
             )
     return problems
 
@@ -143,11 +157,15 @@ def check(session: Session) -> list[str]:
     currencies = dict(session.execute(select(LedgerAccount.code, LedgerAccount.currency)).all())
     transfers = session.scalars(select(LedgerTransfer).order_by(LedgerTransfer.id))
     payments = [
-        PaymentRow(r.id, r.status, r.biller_code, r.amount_fen)
+        PaymentRow(r.id, r.status, r.biller_code, r.amount_fen, r.commission_fen or 0)
         for r in session.execute(
-            select(Payment.id, Payment.status, Payment.biller_code, Payment.amount_fen).where(
-                Payment.funding_source_id.is_not(None)
-            )
+            select(
+                Payment.id,
+                Payment.status,
+                Payment.biller_code,
+                Payment.amount_fen,
+                Payment.commission_fen,
+            ).where(Payment.funding_source_id.is_not(None))
         )
     ]
     stored = dict(

@@ -106,6 +106,37 @@ def create_purchase(
 ) -> dict[str, Any]:
     """The purchase bill, its payment (as POST /payments answers it) and the purchase."""
     row = meters.find_meter(session, household_id, meter_id, lock=True)
+    return purchase_on(
+        session,
+        row,
+        household_id,
+        gateway_id,
+        ttl,
+        amount_fen,
+        currency,
+        funding_source,
+        card,
+        vending_secret,
+        now,
+    )
+
+
+def purchase_on(
+    session: Session,
+    row: meters.MeterRow,
+    payer_id: int,
+    gateway_id: str,
+    ttl: int,
+    amount_fen: int,
+    currency: str,
+    funding_source: str | None,
+    card: cardfmt.CardRead | None,
+    vending_secret: bytes,
+    now: int,
+) -> dict[str, Any]:
+    """A purchase on ``row``'s meter (its row locked by the caller) paid by household
+    ``payer_id``: the meter's own household, or a shop selling to any account (gateway.shops).
+    The purchase is the payer's: its lists and GET /purchases/{id} show it to the payer."""
     offer = quote_for(session, row, amount_fen, currency, now)
     card_count = None
     if row.meter.kind == "card":
@@ -134,12 +165,20 @@ def create_purchase(
     session.add(bill)
     session.flush()
     answer = create_payment(
-        session, household_id, gateway_id, ttl, bill.id, amount_fen, currency, funding_source
+        session,
+        payer_id,
+        gateway_id,
+        ttl,
+        bill.id,
+        amount_fen,
+        currency,
+        funding_source,
+        any_account=row.account.household_id != payer_id,
     )
     purchase = Purchase(
         id=purchase_id,
         meter_id=row.meter.id,
-        household_id=household_id,
+        household_id=payer_id,
         payment_id=answer["payment_id"],
         bill_id=bill.id,
         amount_fen=amount_fen,

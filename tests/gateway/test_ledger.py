@@ -266,3 +266,74 @@ def test_check_finds_each_planted_corruption(
         CORRUPTIONS[found](s, home, pid, pending)
         problems = check(s)
         assert any(found in p for p in problems), problems
+
+
+def _shop_sale(s: Session, commission_fen: int) -> tuple[LedgerHousehold, str]:
+    """A shop (its float funded) whose sale took its money with ``commission_fen`` fixed on it."""
+    shop = household_with_bills(s, [10000])
+    s.execute(
+        text("UPDATE households SET kind = 'shop', commission_bp = 50 WHERE id = :id"),
+        {"id": shop.id},
+    )
+    credit_wallet(s, "test", shop.number, 10000, "CNY", "float", "shop")
+    pid = new_payment(s, shop, 0)
+    s.execute(
+        text("UPDATE payments SET commission_fen = :c WHERE id = :id"),
+        {"c": commission_fen, "id": pid},
+    )
+    s.expire_all()
+    succeed(s, pid)
+    return shop, pid
+
+
+def test_a_shop_sale_carves_its_commission_out_of_the_payable_and_a_refund_returns_it(
+    engine: Engine,
+) -> None:
+    with rolled_back(engine) as s:
+        shop, pid = _shop_sale(s, 50)
+        commission = accounts.commission(shop.number)
+        assert (balance(s, PAYABLE), balance(s, commission)) == (9950, 50)
+        assert check(s) == []
+        refund_payment(s, "test", pid, "customer changed their mind")
+        assert (balance(s, PAYABLE), balance(s, commission)) == (0, 0)
+        assert balance(s, shop.wallet) == 10000
+        assert check(s) == []
+
+
+def _plant_commission_on_a_home_payment(s: Session, shop: str, pid: str, home_pid: str) -> None:
+    plant_transfer(s, "commission", home_pid, PAYABLE, accounts.commission(shop), 1)
+
+
+def _plant_commission_changed_on_the_payment(
+    s: Session, shop: str, pid: str, home_pid: str
+) -> None:
+    s.execute(text("UPDATE payments SET commission_fen = 51 WHERE id = :id"), {"id": pid})
+
+
+def _plant_commission_kept_after_refund(s: Session, shop: str, pid: str, home_pid: str) -> None:
+    s.execute(text("DELETE FROM ledger_transfers WHERE kind = 'commission_back'"))
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        _plant_commission_on_a_home_payment,
+        _plant_commission_changed_on_the_payment,
+        _plant_commission_kept_after_refund,
+    ],
+)
+def test_check_finds_a_wrong_commission(engine: Engine, plant: Callable[..., None]) -> None:
+    with rolled_back(engine) as s:
+        shop, pid = _shop_sale(s, 50)
+        home = household_with_bills(s, [700])
+        credit_wallet(s, "test", home.number, 700, "CNY", "home", "shop")
+        home_pid = new_payment(s, home, 0)
+        succeed(s, home_pid)
+        if plant is _plant_commission_kept_after_refund:
+            refund_payment(s, "test", pid, "customer changed their mind")
+        assert check(s) == []
+        plant(s, shop.number, pid, home_pid)
+        problems = check(s)
+        assert any("commission" in p and PAYABLE in p for p in problems), problems
+        wronged = home_pid if plant is _plant_commission_on_a_home_payment else pid
+        assert any(f"payment {wronged}" in p and "commission" in p for p in problems), problems

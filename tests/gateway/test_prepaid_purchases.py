@@ -125,7 +125,7 @@ def test_a_refused_purchase_is_reversed_and_its_bill_never_paid_again(gw: Gatewa
     home = prepaid_household(gw, "remote")
     created = home.buy(5000).json()
     assert home.pay(created).status_code == 200
-    answer = UtilityAnswer("rejected", reason="account_closed")
+    answer = UtilityAnswer("rejected", reason="not_prepaid")
     gw.ctx.db.write(lambda s: record_answer(s, created["payment_id"], answer, 1))
     reversed_ = home.purchase(created["purchase"]["purchase_id"])
     assert (reversed_["fulfilment"], reversed_["payment_status"]) == ("reversed", "refunded")
@@ -133,6 +133,21 @@ def test_a_refused_purchase_is_reversed_and_its_bill_never_paid_again(gw: Gatewa
     again = gw.create_payment(home.token, created["bill"])
     assert (again.status_code, error_code(again)) == (410, "purchase_replaced")
     assert home.buy(5000).status_code == 201  # the meter is free again
+    assert gw.ctx.db.read(check) == []
+
+
+def test_a_meter_whose_account_the_utility_closed_is_refused_before_the_pin(
+    gw: GatewayUnderTest,
+) -> None:
+    home = prepaid_household(gw, "remote")
+    created = home.buy(5000).json()
+    assert home.pay(created).status_code == 200
+    answer = UtilityAnswer("rejected", reason="account_closed")
+    gw.ctx.db.write(lambda s: record_answer(s, created["payment_id"], answer, 1))
+    assert home.wallet() == 500_000  # refunded
+    refused = home.buy(5000)
+    assert (refused.status_code, error_code(refused)) == (409, "account_closed")
+    assert home.wallet() == 500_000
     assert gw.ctx.db.read(check) == []
 
 

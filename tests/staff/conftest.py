@@ -11,5 +11,5 @@ from tests.staff.harness import Bench, staff_bench
 
 @pytest.fixture(scope="session")
 def bench() -> Iterator[Bench]:
-    with staff_bench(count=40) as running:
+    with staff_bench(count=44) as running:
         yield running
