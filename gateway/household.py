@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Bill, Biller, Household, Payment, Receipt, Usage, UtilityAccount
+from gateway.db.models import (
+    Bill,
+    Biller,
+    Household,
+    Payment,
+    PrepaidMeter,
+    Receipt,
+    Usage,
+    UtilityAccount,
+)
 from gateway.errors import NotFound
 from gateway.masking import mask_address, mask_name
 from gateway.views import account_view, bill_view, payment_view
@@ -43,10 +52,13 @@ def _account(session: Session, household_id: int, account_id: str) -> tuple[Util
 
 
 def list_accounts(session: Session, household_id: int) -> list[dict[str, Any]]:
+    """The household's billed accounts; a prepaid meter's account has no bills and is listed
+    with its meter (GET /meters) instead."""
+    prepaid = select(PrepaidMeter.id).where(PrepaidMeter.account_id == UtilityAccount.id)
     rows = session.execute(
         select(UtilityAccount, Biller)
         .join(Biller, UtilityAccount.biller_code == Biller.code)
-        .where(UtilityAccount.household_id == household_id)
+        .where(UtilityAccount.household_id == household_id, ~prepaid.exists())
         .order_by(UtilityAccount.bound_at, UtilityAccount.id)
     ).all()
     unpaid: dict[str, list[Bill]] = defaultdict(list)

@@ -54,7 +54,8 @@ def add_demo_meters(
                 address=household.address,
                 unit=UNITS["electricity"],
                 household_id=household.id,
-                bound_at=now,
+                # Bound after the household's billed accounts, so those stay first on the TV.
+                bound_at=now + 1,
                 bind_code_hash=hash_bind_code(bind_code),
             )
         )
