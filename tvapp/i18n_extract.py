@@ -45,6 +45,7 @@ def _python_messages(path: Path) -> set[str]:
                     "UTILITIES",
                     "BIND_MESSAGES",
                     "CONFIRM_LABELS",
+                    "PURCHASE_LABELS",
                     "REFUND_REASONS",
                     "CREDITING_ANSWERS",
                     "PREPARE_REFUSALS",

@@ -29,14 +29,19 @@ from tvapp.ui import viewmodels
 from tvapp.ui.boot import finish_each_offscreen_frame
 from tvapp.ui.controller import Controller
 from tvapp.ui.journal_notice import JournalNoticeVM, show_journal_notice
+from tvapp.ui.prepaid_vm import PrepaidVM
 from tvapp.ui.screens.base import walk_shown
 from tvapp.ui.screens.bills import BillsScreen
+from tvapp.ui.screens.buy import BuyScreen
+from tvapp.ui.screens.cardwrite import CardWriteScreen
 from tvapp.ui.screens.history import HistoryScreen
 from tvapp.ui.screens.home import HomeScreen
 from tvapp.ui.screens.journal import JournalScreen
+from tvapp.ui.screens.meters import MetersScreen
 from tvapp.ui.screens.pay import ConfirmScreen, ProgressScreen, ReceiptScreen
 from tvapp.ui.screens.settings import BindCodeScreen, SettingsScreen
 from tvapp.ui.screens.state import ExitScreen, StateScreen
+from tvapp.ui.screens.token import TokenScreen
 from tvapp.ui.translate import tr
 from tvapp.ui.widgets import FocusButton, FocusCard, QrView, UsageChart
 
@@ -56,6 +61,10 @@ KV_FILES = (
     "bindcode.kv",
     "state.kv",
     "journal.kv",
+    "meters.kv",
+    "buy.kv",
+    "cardwrite.kv",
+    "token.kv",
 )
 SCREENS = {
     "home": HomeScreen,
@@ -69,6 +78,10 @@ SCREENS = {
     "state": StateScreen,
     "journal": JournalScreen,
     "exit": ExitScreen,
+    "meters": MetersScreen,
+    "buy": BuyScreen,
+    "cardwrite": CardWriteScreen,
+    "token": TokenScreen,
 }
 
 
@@ -89,6 +102,7 @@ class TvPayApp(App):
         self.crediting_vm = viewmodels.CreditingVM()
         self.settings_vm = viewmodels.SettingsVM()
         self.state_vm = viewmodels.StateVM()
+        self.prepaid_vm = PrepaidVM()
         self.journal_vm = JournalNoticeVM()
         self.controller: Controller | None = None
         self._main_thread = threading.current_thread()

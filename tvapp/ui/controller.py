@@ -60,6 +60,7 @@ from tvapp.services.records import (
 from tvapp.services.sign_check import DetailsMismatch
 from tvapp.ui.confirmation import Confirmation, confirmation_for
 from tvapp.ui.labels import UTILITY_ORDER
+from tvapp.ui.prepaid_flow import PrepaidFlow
 from tvapp.ui.qr import qr_modules
 from tvapp.ui.translate import tr
 from tvapp.ui.worker import Worker, on_main_thread
@@ -106,7 +107,7 @@ class StartResult:
     funding: list[FundingSource]  # the household's ways to pay; [] when not known
 
 
-class Controller:
+class Controller(PrepaidFlow):
     def __init__(self, app: Any, services: Services) -> None:
         self.app = app
         self.services = services
@@ -133,6 +134,7 @@ class Controller:
         # dropped instead of being shown under the new one.
         self._household = 0
         self._notice_timer: Any = None
+        self._init_prepaid()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class Controller:
         self._show_funding(result.funding)
         self._count_pending()
         self._confirmed(result.confirmed)
+        self._refresh_meters()
 
     def _show_funding(self, funding: list[FundingSource]) -> None:
         self._funding = funding
@@ -272,6 +275,7 @@ class Controller:
         home.accounts, home.banner, home.banner_count, home.wallet = [], "", 0, ""
         self.app.crediting_vm.payment_id = self.app.crediting_vm.state = ""
         self.app.history_vm.payments = []
+        self._forget_prepaid()
 
     def start_resubmission(self, every: float) -> None:
         Clock.schedule_interval(lambda _dt: self.resubmit(), every)
@@ -529,7 +533,9 @@ class Controller:
 
     def _pay_bill(self, bill: Bill, source: FundingSource | None) -> None:
         pay = self.app.pay_vm
-        shown = self._shown = confirmation_for(bill, tr._, source)
+        shown = self._shown = self._purchase_confirmation(bill, source) or confirmation_for(
+            bill, tr._, source
+        )
         pay.title = shown.title
         pay.biller_label, pay.biller = shown.biller.label, shown.biller.value
         pay.account_label, pay.account = shown.account.label, shown.account.value
@@ -550,8 +556,9 @@ class Controller:
         # With one way to pay the gateway's default is it: the payment is created as before.
         source_id = source.source_id if source is not None and len(self._funding) > 1 else None
         self.show("progress")
+        prepare = self._purchase_preparer(bill) or self.services.payments.prepare
         self.worker.run(
-            lambda: self.services.payments.prepare(bill, source_id),
+            lambda: prepare(bill, source_id),
             lambda prepared: self._prepared_ready(flow, prepared),
             lambda exc: self._flow_failed(flow, exc),
         )
@@ -636,6 +643,8 @@ class Controller:
         self._payment_over(flow)
         self._network_ok()
         self._count_pending()
+        if self._purchase_paid(receipt, on_screen=flow == self._flow):
+            return
         if flow != self._flow:
             self._confirmed([receipt])  # the user left it to finish in the background
             self.refresh_home()
