@@ -195,6 +195,8 @@ def unpaid_account(stack: RunningStack, household_no: str | None = None) -> str:
             "SELECT a.id FROM utility_accounts a JOIN households h ON a.household_id = h.id"
             " JOIN bills b ON b.account_id = a.id"
             " WHERE h.household_no = ? AND a.bound_at IS NOT NULL AND b.status = 'unpaid'"
+            # A prepaid purchase's one-off bill is not a bill the household pays from Home.
+            " AND b.kind = 'bill'"
             " ORDER BY a.id LIMIT 1",
             (household,),
         ).fetchone()

@@ -25,7 +25,8 @@ def test_refused_then_paid_again_and_credited(stack: RunningStack) -> None:
     utility = stack.where["utility"]["url"]
     assert utility, "the stack runs no utility simulator"
     account = unpaid_account(stack)
-    fault = {"reject": {"count": 1, "reason": "account_closed"}}
+    # A refusal that leaves the bill payable (account_closed would close the account instead).
+    fault = {"reject": {"count": 1, "reason": "amount_mismatch"}}
     requests.post(utility + "/control/faults", json=fault, timeout=10).raise_for_status()
     try:
         pay(stack.client, account, stack.pin)
