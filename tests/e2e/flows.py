@@ -7,7 +7,8 @@ from typing import Any
 from emulator.automation.client import AutomationClient
 from tests.e2e.stack import wait_until
 
-_MAX_STEPS = 8
+_MAX_PRESSES = 200
+_ARROWS = ("left", "up", "right", "down")
 
 
 def go_home(client: AutomationClient) -> dict[str, Any]:
@@ -18,20 +19,39 @@ def go_home(client: AutomationClient) -> dict[str, Any]:
 
 
 def focus_on(client: AutomationClient, target: str) -> None:
-    """Move the focus to ``target`` the way a person searches a screen: sweep each arrow
-    direction to its end, in turn, a few rounds."""
+    """Move the focus to ``target`` as a person learns a screen: try each arrow from each place
+    the focus has been, going back along the moves already seen, until ``target`` has focus."""
+    seen: dict[tuple[str, str], str] = {}  # (focus, arrow) -> focus after pressing it
     state = client.screen()
-    for _round in range(4):
-        for direction in ("left", "up", "right", "down"):
-            for _step in range(_MAX_STEPS):
-                if state["focus"] == target:
-                    return
-                before = state["focus"]
-                state = client.press(direction)
-                if state["focus"] == before:
-                    break
-    if state["focus"] != target:
-        raise AssertionError(f"could not move the focus to {target}; it is on {state['focus']}")
+    for _press in range(_MAX_PRESSES):
+        here = state["focus"]
+        if here == target:
+            return
+        route = _route_to_an_untried_arrow(here, seen)
+        if route is None:
+            break  # every arrow from every reachable place was tried
+        for arrow in route:
+            before = state["focus"]
+            state = client.press(arrow)
+            seen[(before, arrow)] = state["focus"]
+    raise AssertionError(f"could not move the focus to {target}; it is on {state['focus']}")
+
+
+def _route_to_an_untried_arrow(start: str, seen: dict[tuple[str, str], str]) -> list[str] | None:
+    """The arrows from ``start`` over known moves to a place with an arrow not tried yet, that
+    arrow last (breadth first: the shortest such route)."""
+    routes: dict[str, list[str]] = {start: []}
+    queue = [start]
+    while queue:
+        place = queue.pop(0)
+        for arrow in _ARROWS:
+            if (place, arrow) not in seen:
+                return [*routes[place], arrow]
+            nxt = seen[(place, arrow)]
+            if nxt not in routes:
+                routes[nxt] = [*routes[place], arrow]
+                queue.append(nxt)
+    return None
 
 
 def open_account(client: AutomationClient, account_id: str) -> None:
